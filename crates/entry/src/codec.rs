@@ -1,0 +1,104 @@
+//! Codecs: one entry to bytes and back, behind one trait.
+//!
+//! A table records the [`CodecId`] it was written with (one byte), so a reader finds the codec
+//! with [`CodecId::codec`]. Every decoder rejects malformed bytes with a [`CodecError`], never a
+//! panic, and never allocates more than the input's length justifies.
+
+use crate::Entry;
+
+/// The codecs a table can be written with. The discriminant is the byte stored on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum CodecId {
+    /// JSON text (serde_json).
+    Json = 1,
+    /// CBOR (ciborium).
+    Cbor = 2,
+    /// logstore's own length-prefixed binary layout.
+    Binary = 3,
+}
+
+impl CodecId {
+    /// Every codec, in id order.
+    pub const ALL: [CodecId; 3] = [CodecId::Json, CodecId::Cbor, CodecId::Binary];
+
+    /// The id stored on disk.
+    pub fn as_byte(self) -> u8 {
+        self as u8
+    }
+
+    /// The codec stored as `byte`, or an error naming the unknown byte.
+    pub fn from_byte(byte: u8) -> Result<CodecId, CodecError> {
+        CodecId::ALL
+            .into_iter()
+            .find(|id| id.as_byte() == byte)
+            .ok_or(CodecError::UnknownCodec { id: byte })
+    }
+
+    /// A short lowercase name (`json`, `cbor`, `binary`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CodecId::Json => "json",
+            CodecId::Cbor => "cbor",
+            CodecId::Binary => "binary",
+        }
+    }
+}
+
+impl std::fmt::Display for CodecId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why bytes did not decode as an entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A codec id byte that no codec has.
+    #[error("unknown codec id {id}")]
+    UnknownCodec {
+        /// The byte found.
+        id: u8,
+    },
+    /// The bytes end before the entry does.
+    #[error(
+        "{codec} entry truncated: needed {needed_bytes} bytes at offset {offset}, {available_bytes} available"
+    )]
+    Truncated {
+        /// Which codec was decoding.
+        codec: CodecId,
+        /// Where in the input the missing field starts.
+        offset: usize,
+        /// Bytes the field needs.
+        needed_bytes: u64,
+        /// Bytes left in the input.
+        available_bytes: usize,
+    },
+    /// The bytes are not a well-formed entry for this codec.
+    #[error("malformed {codec} entry at offset {offset}: {detail}")]
+    Malformed {
+        /// Which codec was decoding.
+        codec: CodecId,
+        /// Where in the input the problem was found (0 when the codec cannot say).
+        offset: usize,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Turns entries into bytes and back.
+///
+/// `encode` appends to `out` so a caller can pack many entries into one buffer; `decode` takes
+/// exactly the bytes one `encode` produced and borrows from them where it can.
+pub trait EntryCodec: Send + Sync {
+    /// The id recorded on disk for this codec.
+    fn id(&self) -> CodecId;
+
+    /// Appends the encoding of `entry` to `out`.
+    fn encode(&self, entry: &Entry<'_>, out: &mut Vec<u8>);
+
+    /// Decodes one entry from exactly `bytes`; trailing bytes are an error.
+    fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError>;
+}
