@@ -6,6 +6,10 @@
 
 use crate::Entry;
 
+mod binary;
+
+pub use binary::BinaryCodec;
+
 /// The codecs a table can be written with. The discriminant is the byte stored on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -101,4 +105,43 @@ pub trait EntryCodec: Send + Sync {
 
     /// Decodes one entry from exactly `bytes`; trailing bytes are an error.
     fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError>;
+}
+
+impl CodecError {
+    /// The input ends `needed_bytes - available_bytes` bytes short of a field starting at `offset`.
+    pub(crate) fn truncated(
+        codec: CodecId,
+        offset: usize,
+        needed_bytes: u64,
+        available_bytes: usize,
+    ) -> Self {
+        CodecError::Truncated { codec, offset, needed_bytes, available_bytes }
+    }
+
+    /// The input is not a well-formed entry; `detail` says why.
+    pub(crate) fn malformed(codec: CodecId, offset: usize, detail: impl Into<String>) -> Self {
+        CodecError::Malformed { codec, offset, detail: detail.into() }
+    }
+}
+
+/// `bytes` (found at `offset` of the input) as UTF-8 text, or an error naming the first bad byte.
+pub(crate) fn utf8_field<'a>(
+    codec: CodecId,
+    bytes: &'a [u8],
+    offset: usize,
+    field: &str,
+) -> Result<&'a str, CodecError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        CodecError::malformed(codec, offset + e.valid_up_to(), format!("{field} is not UTF-8"))
+    })
+}
+
+/// Checks that `metadata` (found at `offset` of the input) is one JSON object.
+pub(crate) fn metadata_field(
+    codec: CodecId,
+    metadata: &str,
+    offset: usize,
+) -> Result<(), CodecError> {
+    crate::validate_metadata(metadata)
+        .map_err(|e| CodecError::malformed(codec, offset, format!("metadata: {e}")))
 }

@@ -25,9 +25,11 @@ mod metadata;
 
 pub mod codec;
 
-pub use codec::{CodecError, CodecId, EntryCodec};
+pub use codec::{BinaryCodec, CodecError, CodecId, EntryCodec};
 pub use key::{Key, KeyParseError};
-pub use limits::{EntryError, Limits, MESSAGE_BYTES_MAX_DEFAULT, METADATA_BYTES_MAX_DEFAULT};
+pub use limits::{
+    EntryError, Limits, MESSAGE_BYTES_MAX_DEFAULT, METADATA_BYTES_MAX_DEFAULT, TEXT_BYTES_MAX,
+};
 pub use metadata::{MetadataError, validate_metadata};
 
 use std::borrow::Cow;

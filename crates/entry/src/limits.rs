@@ -7,7 +7,13 @@ pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 1 << 20;
 /// Default largest metadata text: 64 KiB.
 pub const METADATA_BYTES_MAX_DEFAULT: usize = 64 << 10;
 
+/// Hard ceiling on a message or a metadata text, whatever [`Limits`] say: the binary codec stores
+/// each length as a `u32`. [`Limits::check`] applies it on top of the configured limits.
+pub const TEXT_BYTES_MAX: usize = u32::MAX as usize;
+
 /// Size limits on an entry's text.
+///
+/// A limit above [`TEXT_BYTES_MAX`] acts as [`TEXT_BYTES_MAX`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest message accepted, in bytes of UTF-8.
@@ -54,19 +60,15 @@ impl Limits {
     /// Checks sizes first (cheap), then that the metadata is one JSON object.
     pub fn check(&self, entry: &Entry<'_>) -> Result<(), EntryError> {
         let size_bytes = entry.message.len();
-        if size_bytes > self.message_bytes_max {
-            return Err(EntryError::MessageTooLarge {
-                size_bytes,
-                limit_bytes: self.message_bytes_max,
-            });
+        let limit_bytes = self.message_bytes_max.min(TEXT_BYTES_MAX);
+        if size_bytes > limit_bytes {
+            return Err(EntryError::MessageTooLarge { size_bytes, limit_bytes });
         }
         if let Some(metadata) = &entry.metadata {
             let size_bytes = metadata.len();
-            if size_bytes > self.metadata_bytes_max {
-                return Err(EntryError::MetadataTooLarge {
-                    size_bytes,
-                    limit_bytes: self.metadata_bytes_max,
-                });
+            let limit_bytes = self.metadata_bytes_max.min(TEXT_BYTES_MAX);
+            if size_bytes > limit_bytes {
+                return Err(EntryError::MetadataTooLarge { size_bytes, limit_bytes });
             }
             validate_metadata(metadata)?;
         }
