@@ -1,0 +1,135 @@
+//! How a log is opened: durability, limits, recovery.
+
+use crate::error::{Result, WalError};
+use crate::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use logstore_fs::{FileSystem, StdFs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default [`WalOptions::segment_bytes_max`]: 64 MiB.
+pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+/// Default [`WalOptions::record_bytes_max`]: 1 MiB of entry plus 4 KiB for its own framing.
+pub const RECORD_BYTES_MAX_DEFAULT: u32 = (1 << 20) + (4 << 10);
+/// Default [`WalOptions::recovery_record_bytes_max`]: 10 MiB.
+pub const RECOVERY_RECORD_BYTES_MAX_DEFAULT: u32 = 10 << 20;
+/// Default [`WalOptions::batch_records_max`].
+pub const BATCH_RECORDS_MAX_DEFAULT: usize = 1 << 20;
+/// Default [`WalOptions::batch_bytes_max`]: 256 MiB.
+pub const BATCH_BYTES_MAX_DEFAULT: u64 = 256 << 20;
+
+/// When an append is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `append` returns once the record is on disk (`fdatasync`). Concurrent appenders are
+    /// group-committed: what queues up while one sync runs is written and synced together.
+    Sync,
+    /// `append` returns once the record is handed to the operating system; the log syncs at
+    /// least every `max_delay` and whenever `max_bytes` have been written since the last sync
+    /// (the appender that crosses it syncs before returning). A crash of the machine may lose
+    /// what was appended in the last `max_delay`; a crash of the process loses nothing.
+    Batch {
+        /// Longest time written records stay unsynced.
+        max_delay: Duration,
+        /// Most bytes written records may add up to before a sync.
+        max_bytes: u64,
+    },
+    /// `append` returns once the record is handed to the operating system; the log syncs only
+    /// on [`Wal::sync`](crate::Wal::sync), when a segment fills, and on close.
+    None,
+}
+
+/// What recovery does with damage it finds (the modes of RocksDB's `WALRecoveryMode`).
+///
+/// Whatever the mode, a record is returned only if its checksum matches, and a batch only if all
+/// of it is there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// A damaged or incomplete tail of the last segment (a write cut short by a crash) is
+    /// truncated and reported; damage followed by valid records is corruption: `open` fails
+    /// naming file and offset.
+    #[default]
+    TolerateCorruptedTail,
+    /// Any damage, even a torn tail, makes `open` fail.
+    AbsoluteConsistency,
+    /// Recovery stops at the first damage: it and everything after it, including later segments,
+    /// is discarded and reported. Use it to open a log that `TolerateCorruptedTail` refuses when
+    /// losing the records after the damage is acceptable.
+    PointInTime,
+    /// Damaged records (and any batch they belong to) are skipped and reported; recovery goes on
+    /// with the next valid record.
+    SkipAnyCorruptedRecords,
+}
+
+/// Options of [`Wal::open`](crate::Wal::open).
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// When appends are durable. Default: [`Durability::Sync`].
+    pub durability: Durability,
+    /// A segment is closed and a new one started when the next request does not fit in this
+    /// many bytes (a single request larger than this gets a segment of its own). Default 64 MiB.
+    pub segment_bytes_max: u64,
+    /// Reserve each new segment's space up front (`fallocate`), so that appends overwrite
+    /// allocated blocks and a sync need not also commit a change of file size. Default `true`.
+    pub preallocate: bool,
+    /// Largest payload accepted by `append`. Default 1 MiB + 4 KiB.
+    pub record_bytes_max: u32,
+    /// Largest payload length believed on recovery; a larger length read from disk is damage,
+    /// never an allocation. Must be at least `record_bytes_max`. Default 10 MiB.
+    pub recovery_record_bytes_max: u32,
+    /// Most records in one `append_batch`.
+    pub batch_records_max: usize,
+    /// Most payload bytes in one `append_batch`.
+    pub batch_bytes_max: u64,
+    /// What recovery does with damage.
+    pub recovery_mode: RecoveryMode,
+    /// The file system; [`StdFs`] by default, a `FaultFs` in crash tests.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            durability: Durability::Sync,
+            segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
+            preallocate: true,
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            recovery_record_bytes_max: RECOVERY_RECORD_BYTES_MAX_DEFAULT,
+            batch_records_max: BATCH_RECORDS_MAX_DEFAULT,
+            batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
+            recovery_mode: RecoveryMode::default(),
+            fs: Arc::new(StdFs),
+        }
+    }
+}
+
+impl WalOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let fail = |what: String| Err(WalError::InvalidOptions(what));
+        let smallest_segment = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES as u64;
+        if self.segment_bytes_max < smallest_segment {
+            return fail(format!(
+                "segment_bytes_max {} is below the minimum of {smallest_segment}",
+                self.segment_bytes_max
+            ));
+        }
+        if self.recovery_record_bytes_max < self.record_bytes_max {
+            return fail(format!(
+                "recovery_record_bytes_max {} is below record_bytes_max {}: the log could not \
+                 read back what it wrote",
+                self.recovery_record_bytes_max, self.record_bytes_max
+            ));
+        }
+        if self.batch_records_max == 0 || self.batch_bytes_max == 0 {
+            return fail("batch_records_max and batch_bytes_max must be positive".into());
+        }
+        if let Durability::Batch { max_delay, max_bytes } = self.durability {
+            if max_delay.is_zero() || max_bytes == 0 {
+                return fail(format!(
+                    "Durability::Batch needs a positive max_delay and max_bytes, got {max_delay:?} \
+                     and {max_bytes}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,621 @@
+//! The log: appends with group commit, sync, truncation, replay, close.
+//!
+//! # Group commit (leader/follower)
+//! An appender encodes its records and checksums their payloads *before* taking the state
+//! lock; under the lock it only takes sequence numbers, seals the frames and queues them at a
+//! place (segment, offset) decided there and then. It then waits until its records are written
+//! (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
+//! everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
+//! `fdatasync`, then wakes everyone whose records that covered. Appenders arriving meanwhile
+//! queue up behind it and are written by the next leader in one go: with N concurrent appenders,
+//! one sync serves up to N records.
+//!
+//! # Segments
+//! A request goes into the current segment if it fits below `segment_bytes_max`, else into a new
+//! one (a request larger than a segment gets a segment of its own, so a batch never spans two
+//! segments). Before the leader starts a segment it syncs the previous one, so only the last
+//! segment can ever hold unsynced bytes: damage in any other segment is corruption, never a torn
+//! write. A new segment is created under a temporary name, preallocated, given its header,
+//! synced, renamed, and the directory synced.
+//!
+//! # Poisoning
+//! If a write or sync fails, the log is poisoned: that leader's followers and every later
+//! append get [`WalError::Poisoned`]. Retrying a failed `fdatasync` could report success for
+//! data the kernel already dropped, so the only honest recovery is to reopen and read what is on
+//! disk.
+
+use crate::error::{Result, WalError, io_err};
+use crate::format::{self, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader};
+use crate::options::{Durability, WalOptions};
+use crate::recovery::{self, RecoveryReport, SegmentState};
+use crate::replay::Replay;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use logstore_fs::{FsFile, OpenMode};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// A write-ahead log of opaque byte records. Share it between threads by reference or `Arc`.
+///
+/// See the [crate documentation](crate) for an example.
+pub struct Wal {
+    shared: Arc<Shared>,
+    /// The background thread of [`Durability::Batch`] that syncs every `max_delay`.
+    syncer: Option<(Sender<()>, JoinHandle<()>)>,
+    report: RecoveryReport,
+}
+
+/// Counters and sizes of a log, from [`Wal::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalStats {
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes of headers and records in the segments (not counting preallocated space).
+    pub log_bytes: u64,
+    /// Sequence number of the oldest record still in the log.
+    pub first_seq: u64,
+    /// Sequence number the next append gets.
+    pub next_seq: u64,
+    /// Every record below this sequence number is synced.
+    pub durable_seq: u64,
+    /// Records appended since open.
+    pub appended_records: u64,
+    /// Payload bytes appended since open.
+    pub appended_bytes: u64,
+    /// `pwrite` calls made by leaders since open.
+    pub writes: u64,
+    /// `fdatasync` calls on segments since open.
+    pub syncs: u64,
+}
+
+struct Shared {
+    dir: PathBuf,
+    options: WalOptions,
+    state: Mutex<State>,
+    /// Signalled whenever a leader finishes.
+    progress: Condvar,
+}
+
+/// The current segment, shared with the leader that writes to it.
+struct Active {
+    id: u64,
+    path: PathBuf,
+    file: Box<dyn FsFile>,
+}
+
+/// Records of one request, encoded and placed, waiting for a leader.
+struct Placed {
+    segment_id: u64,
+    offset: u64,
+    first_seq: u64,
+    bytes: Vec<u8>,
+}
+
+struct State {
+    next_seq: u64,
+    queue: Vec<Placed>,
+    /// Where the next request lands: segment id and offset (may be ahead of the files).
+    tail_segment_id: u64,
+    tail_offset: u64,
+    /// Every record below this sequence number is written.
+    written_seq: u64,
+    /// Every record below this sequence number is synced.
+    durable_seq: u64,
+    /// Bytes written since the last sync.
+    unsynced_bytes: u64,
+    leader_active: bool,
+    poisoned: Option<Arc<WalError>>,
+    closed: bool,
+    /// Segments on disk, oldest first; the last is `active`.
+    segments: Vec<SegmentState>,
+    active: Arc<Active>,
+    stats: WalStats,
+}
+
+/// What a leader did, to be applied to the state.
+struct Led {
+    active: Arc<Active>,
+    new_segments: Vec<SegmentState>,
+    /// Where each segment written to now ends.
+    ends: Vec<(u64, u64)>,
+    written_seq: u64,
+    written_bytes: u64,
+    synced: bool,
+    writes: u64,
+    syncs: u64,
+}
+
+/// Encoded records of one request before sequence numbers are known.
+struct Encoded {
+    bytes: Vec<u8>,
+    /// Per record: payload length and payload checksum.
+    frames: Vec<(u32, u32)>,
+}
+
+impl Wal {
+    /// Opens the log in `dir` (created if absent), recovering what is there per
+    /// [`WalOptions::recovery_mode`]; [`Wal::recovery`] says what recovery found and did.
+    pub fn open(dir: impl AsRef<Path>, options: WalOptions) -> Result<Wal> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let fs = options.fs.clone();
+        fs.create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let scan = recovery::scan(&dir, &options)?;
+        scan.repair(&dir, &*fs)?;
+        let report = scan.report.clone();
+        let mut segments = scan.segments;
+        let next_seq = report.next_seq;
+
+        let active = match segments.last() {
+            Some(last) => {
+                let file =
+                    fs.open(&last.path, OpenMode::ReadWrite).map_err(io_err("open", &last.path))?;
+                Active { id: last.id, path: last.path.clone(), file }
+            }
+            None => {
+                let id = scan.next_segment_id;
+                let active = create_segment(&dir, &options, id, next_seq, 0)?;
+                segments.push(SegmentState {
+                    id,
+                    path: active.path.clone(),
+                    first_seq: next_seq,
+                    valid_end: SEGMENT_HEADER_BYTES,
+                    skips: Vec::new(),
+                });
+                active
+            }
+        };
+        let tail = segments.last().expect("at least one segment");
+        let state = State {
+            next_seq,
+            queue: Vec::new(),
+            tail_segment_id: tail.id,
+            tail_offset: tail.valid_end,
+            written_seq: next_seq,
+            durable_seq: next_seq,
+            unsynced_bytes: 0,
+            leader_active: false,
+            poisoned: None,
+            closed: false,
+            segments,
+            active: Arc::new(active),
+            stats: WalStats::default(),
+        };
+        let shared =
+            Arc::new(Shared { dir, options, state: Mutex::new(state), progress: Condvar::new() });
+        let syncer = match shared.options.durability {
+            Durability::Batch { max_delay, .. } => {
+                let (stop, stopped) = crossbeam_channel::bounded(1);
+                let for_thread = shared.clone();
+                let handle = std::thread::Builder::new()
+                    .name("logstore-wal-syncer".into())
+                    .spawn(move || run_syncer(&for_thread, &stopped, max_delay))
+                    .map_err(io_err("spawn syncer thread for", &shared.dir))?;
+                Some((stop, handle))
+            }
+            _ => None,
+        };
+        Ok(Wal { shared, syncer, report })
+    }
+
+    /// What recovery found and did when the log was opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The directory of the log.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends one record; returns its sequence number once it is as durable as
+    /// [`WalOptions::durability`] promises.
+    pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        self.check_record(payload)?;
+        Ok(self.append_encoded(encode(&[payload]))?.start)
+    }
+
+    /// Appends records as one batch: written together, synced once, and atomic on recovery
+    /// (all of the batch or none of it). Returns the batch's sequence numbers.
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Range<u64>> {
+        let options = &self.shared.options;
+        if payloads.is_empty() {
+            return Err(WalError::EmptyBatch);
+        }
+        let size_bytes: u64 = payloads.iter().map(|p| p.as_ref().len() as u64).sum();
+        if payloads.len() > options.batch_records_max || size_bytes > options.batch_bytes_max {
+            return Err(WalError::BatchTooLarge {
+                records: payloads.len(),
+                size_bytes,
+                records_max: options.batch_records_max,
+                bytes_max: options.batch_bytes_max,
+            });
+        }
+        for payload in payloads {
+            self.check_record(payload.as_ref())?;
+        }
+        self.append_encoded(encode(payloads))
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let state = self.shared.lock();
+        let end = state.next_seq;
+        self.shared.wait_for(state, end, true)
+    }
+
+    /// Deletes the segments whose records all have sequence numbers below `seq` (the caller has
+    /// stored them elsewhere). The current segment is never deleted. Returns how many segments
+    /// were deleted. A [`Replay`] still reading a deleted segment fails with an error.
+    pub fn truncate_before(&self, seq: u64) -> Result<usize> {
+        let doomed: Vec<SegmentState> = {
+            let mut state = self.shared.lock();
+            let keep_from = state
+                .segments
+                .windows(2)
+                .position(|pair| pair[1].first_seq > seq)
+                .unwrap_or(state.segments.len() - 1);
+            state.segments.drain(..keep_from).collect()
+        };
+        let fs = &*self.shared.options.fs;
+        // Oldest first, the directory synced after each: a crash part-way leaves a log that
+        // still starts cleanly at its oldest remaining segment.
+        for segment in &doomed {
+            fs.remove_file(&segment.path).map_err(io_err("remove", &segment.path))?;
+            fs.sync_dir(&self.shared.dir).map_err(io_err("fsync directory", &self.shared.dir))?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// The records with sequence numbers from `from_seq` on, in order, as written when this is
+    /// called (later appends are not included). Reads the segments from disk as it goes.
+    pub fn replay(&self, from_seq: u64) -> Result<Replay> {
+        let state = self.shared.lock();
+        let segments: Vec<SegmentState> = state
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| state.segments.get(i + 1).is_none_or(|next| next.first_seq > from_seq))
+            .map(|(_, s)| s.clone())
+            .collect();
+        Ok(Replay::new(
+            self.shared.options.fs.clone(),
+            segments,
+            from_seq,
+            state.written_seq,
+            self.shared.options.recovery_record_bytes_max,
+        ))
+    }
+
+    /// Sequence number the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.shared.lock().next_seq
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> WalStats {
+        let state = self.shared.lock();
+        WalStats {
+            segments: state.segments.len(),
+            log_bytes: state.segments.iter().map(|s| s.valid_end).sum(),
+            first_seq: state.segments.first().map_or(state.next_seq, |s| s.first_seq),
+            next_seq: state.next_seq,
+            durable_seq: state.durable_seq,
+            ..state.stats.clone()
+        }
+    }
+
+    /// Syncs everything appended and closes the log. Dropping a `Wal` does the same but cannot
+    /// report a failure.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if let Some((stop, handle)) = self.syncer.take() {
+            // Either send works or the syncer is already gone; both mean it stops.
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+        let result = self.sync();
+        self.shared.lock().closed = true;
+        match result {
+            Err(WalError::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn check_record(&self, payload: &[u8]) -> Result<()> {
+        let limit = self.shared.options.record_bytes_max;
+        if payload.len() as u64 > u64::from(limit) {
+            return Err(WalError::RecordTooLarge {
+                size_bytes: payload.len() as u64,
+                limit_bytes: u64::from(limit),
+            });
+        }
+        Ok(())
+    }
+
+    fn append_encoded(&self, encoded: Encoded) -> Result<Range<u64>> {
+        let shared = &*self.shared;
+        let mut state = shared.lock();
+        state.usable()?;
+        let seqs = state.enqueue(encoded, shared.options.segment_bytes_max);
+        match shared.options.durability {
+            Durability::Sync => shared.wait_for(state, seqs.end, true)?,
+            Durability::None => shared.wait_for(state, seqs.end, false)?,
+            Durability::Batch { max_bytes, .. } => {
+                shared.wait_for(state, seqs.end, false)?;
+                let state = shared.lock();
+                if state.unsynced_bytes >= max_bytes {
+                    shared.wait_for(state, seqs.end, true)?;
+                }
+            }
+        }
+        Ok(seqs)
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        // Best effort: the error cannot be returned, and the records it concerns were either
+        // acknowledged as durable already (Sync) or accepted as losable (None, Batch).
+        let _ = self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("dir", &self.shared.dir).field("stats", &self.stats()).finish()
+    }
+}
+
+fn run_syncer(shared: &Shared, stop: &Receiver<()>, max_delay: std::time::Duration) {
+    loop {
+        match stop.recv_timeout(max_delay) {
+            Err(RecvTimeoutError::Timeout) => {
+                let state = shared.lock();
+                if state.closed || state.poisoned.is_some() {
+                    return;
+                }
+                let end = state.written_seq;
+                // A failure poisons the log; appenders see it on their next call.
+                let _ = shared.wait_for(state, end, true);
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Lays out the records of one request with room for their frames, and checksums the payloads.
+fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Encoded {
+    let total: usize = payloads.iter().map(|p| RECORD_HEADER_BYTES + p.as_ref().len()).sum();
+    let mut bytes = Vec::with_capacity(total);
+    let mut frames = Vec::with_capacity(payloads.len());
+    for payload in payloads {
+        let payload = payload.as_ref();
+        bytes.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+        bytes.extend_from_slice(payload);
+        frames.push((payload.len() as u32, crc32c::crc32c(payload)));
+    }
+    Encoded { bytes, frames }
+}
+
+impl State {
+    fn usable(&self) -> Result<()> {
+        if let Some(cause) = &self.poisoned {
+            return Err(WalError::Poisoned { cause: cause.clone() });
+        }
+        if self.closed {
+            return Err(WalError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Gives the request its sequence numbers and place, seals its frames, and queues it.
+    fn enqueue(&mut self, mut encoded: Encoded, segment_bytes_max: u64) -> Range<u64> {
+        let first_seq = self.next_seq;
+        let count = encoded.frames.len();
+        let mut at = 0;
+        for (i, &(payload_len, payload_crc)) in encoded.frames.iter().enumerate() {
+            let kind = RecordKind::in_request(i, count);
+            let seq = first_seq + i as u64;
+            format::seal_frame(&mut encoded.bytes[at..], payload_len, kind, seq, payload_crc);
+            at += RECORD_HEADER_BYTES + payload_len as usize;
+        }
+        let len = encoded.bytes.len() as u64;
+        if self.tail_offset > SEGMENT_HEADER_BYTES && self.tail_offset + len > segment_bytes_max {
+            self.tail_segment_id += 1;
+            self.tail_offset = SEGMENT_HEADER_BYTES;
+        }
+        self.queue.push(Placed {
+            segment_id: self.tail_segment_id,
+            offset: self.tail_offset,
+            first_seq,
+            bytes: encoded.bytes,
+        });
+        self.tail_offset += len;
+        self.next_seq += count as u64;
+        self.stats.appended_records += count as u64;
+        self.stats.appended_bytes += len - (count * RECORD_HEADER_BYTES) as u64;
+        first_seq..self.next_seq
+    }
+
+    fn apply(&mut self, led: Led) {
+        self.active = led.active;
+        self.segments.extend(led.new_segments);
+        for (id, end) in led.ends {
+            if let Some(segment) = self.segments.iter_mut().rev().find(|s| s.id == id) {
+                segment.valid_end = end;
+            }
+        }
+        self.written_seq = led.written_seq;
+        self.unsynced_bytes += led.written_bytes;
+        if led.synced {
+            self.durable_seq = self.written_seq;
+            self.unsynced_bytes = 0;
+        }
+        self.stats.writes += led.writes;
+        self.stats.syncs += led.syncs;
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock with the state half-changed; if something did,
+        // the data on disk is still what recovery trusts.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until every record below `seq_end` is written (or synced, if `durable`), leading
+    /// the writes itself when no other leader is at work.
+    fn wait_for<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        seq_end: u64,
+        durable: bool,
+    ) -> Result<()> {
+        loop {
+            let done = if durable { state.durable_seq } else { state.written_seq };
+            if done >= seq_end {
+                return Ok(());
+            }
+            if let Some(cause) = &state.poisoned {
+                return Err(WalError::Poisoned { cause: cause.clone() });
+            }
+            if state.leader_active {
+                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            state.leader_active = true;
+            let work = std::mem::take(&mut state.queue);
+            let written_seq = state.next_seq;
+            let active = state.active.clone();
+            drop(state);
+
+            let outcome = self.lead(active, work, written_seq, durable);
+
+            state = self.lock();
+            state.leader_active = false;
+            match outcome {
+                Ok(led) => state.apply(led),
+                Err(error) => state.poisoned = Some(Arc::new(error)),
+            }
+            self.progress.notify_all();
+        }
+    }
+
+    /// Writes `work` (one `pwrite` per run of requests in the same segment), starting segments
+    /// as placed, and syncs if asked.
+    fn lead(
+        &self,
+        mut active: Arc<Active>,
+        work: Vec<Placed>,
+        written_seq: u64,
+        sync: bool,
+    ) -> Result<Led> {
+        let mut led = Led {
+            active: active.clone(),
+            new_segments: Vec::new(),
+            ends: Vec::new(),
+            written_seq,
+            written_bytes: 0,
+            synced: false,
+            writes: 0,
+            syncs: 0,
+        };
+        let mut run: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < work.len() {
+            // A run: requests placed back to back in one segment.
+            let first = &work[i];
+            let mut end = first.offset + first.bytes.len() as u64;
+            let mut j = i + 1;
+            while j < work.len() && work[j].segment_id == first.segment_id && work[j].offset == end
+            {
+                end += work[j].bytes.len() as u64;
+                j += 1;
+            }
+            if first.segment_id != active.id {
+                // Only the last segment may hold unsynced bytes: sync this one before moving on.
+                active.file.sync_data().map_err(io_err("fdatasync", &active.path))?;
+                led.syncs += 1;
+                let min_len = end;
+                let next = create_segment(
+                    &self.dir,
+                    &self.options,
+                    first.segment_id,
+                    first.first_seq,
+                    min_len,
+                )?;
+                led.new_segments.push(SegmentState {
+                    id: next.id,
+                    path: next.path.clone(),
+                    first_seq: first.first_seq,
+                    valid_end: SEGMENT_HEADER_BYTES,
+                    skips: Vec::new(),
+                });
+                active = Arc::new(next);
+            }
+            let bytes: &[u8] = if j == i + 1 {
+                &first.bytes
+            } else {
+                run.clear();
+                for placed in &work[i..j] {
+                    run.extend_from_slice(&placed.bytes);
+                }
+                &run
+            };
+            active.file.write_all_at(bytes, first.offset).map_err(io_err("write", &active.path))?;
+            led.writes += 1;
+            led.written_bytes += bytes.len() as u64;
+            led.ends.push((active.id, end));
+            i = j;
+        }
+        if sync {
+            active.file.sync_data().map_err(io_err("fdatasync", &active.path))?;
+            led.syncs += 1;
+            led.synced = true;
+        }
+        led.active = active;
+        Ok(led)
+    }
+}
+
+/// Creates segment `id` whose first record will be `first_seq`: under a temporary name,
+/// preallocated to at least `min_len_bytes`, header written and synced, renamed, directory
+/// synced.
+fn create_segment(
+    dir: &Path,
+    options: &WalOptions,
+    id: u64,
+    first_seq: u64,
+    min_len_bytes: u64,
+) -> Result<Active> {
+    let fs = &*options.fs;
+    let temp = format::temp_segment_path(dir, id);
+    let path = format::segment_path(dir, id);
+    if fs.exists(&temp).map_err(io_err("stat", &temp))? {
+        fs.remove_file(&temp).map_err(io_err("remove", &temp))?;
+    }
+    let file = fs.open(&temp, OpenMode::CreateNew).map_err(io_err("create", &temp))?;
+    if options.preallocate {
+        let len = options.segment_bytes_max.max(min_len_bytes);
+        file.allocate(len).map_err(io_err("preallocate", &temp))?;
+    }
+    let header = SegmentHeader { segment_id: id, first_seq }.encode();
+    file.write_all_at(&header, 0).map_err(io_err("write", &temp))?;
+    file.sync_data().map_err(io_err("fdatasync", &temp))?;
+    if fs.exists(&path).map_err(io_err("stat", &path))? {
+        return Err(WalError::Corruption {
+            path,
+            offset: 0,
+            reason: format!("segment {id} already exists while the log is creating it"),
+        });
+    }
+    fs.rename(&temp, &path).map_err(io_err("rename", &temp))?;
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    Ok(Active { id, path, file })
+}
