@@ -7,8 +7,12 @@
 use crate::Entry;
 
 mod binary;
+mod cbor;
+mod json;
 
 pub use binary::BinaryCodec;
+pub use cbor::CborCodec;
+pub use json::JsonCodec;
 
 /// The codecs a table can be written with. The discriminant is the byte stored on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +42,15 @@ impl CodecId {
             .into_iter()
             .find(|id| id.as_byte() == byte)
             .ok_or(CodecError::UnknownCodec { id: byte })
+    }
+
+    /// The codec this id names.
+    pub fn codec(self) -> &'static dyn EntryCodec {
+        match self {
+            CodecId::Json => &JsonCodec,
+            CodecId::Cbor => &CborCodec,
+            CodecId::Binary => &BinaryCodec,
+        }
     }
 
     /// A short lowercase name (`json`, `cbor`, `binary`).

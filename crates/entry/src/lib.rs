@@ -25,7 +25,7 @@ mod metadata;
 
 pub mod codec;
 
-pub use codec::{BinaryCodec, CodecError, CodecId, EntryCodec};
+pub use codec::{BinaryCodec, CborCodec, CodecError, CodecId, EntryCodec, JsonCodec};
 pub use key::{Key, KeyParseError};
 pub use limits::{
     EntryError, Limits, MESSAGE_BYTES_MAX_DEFAULT, METADATA_BYTES_MAX_DEFAULT, TEXT_BYTES_MAX,
