@@ -253,7 +253,7 @@ impl Scanner {
                     Some((start, _)) => {
                         Some(format!("batch starting at offset {start} is incomplete"))
                     }
-                    None => match reader.find_valid_after(offset, next_seq)? {
+                    None => match reader.find_valid_after(offset, next_seq, false)? {
                         Some(at) => {
                             Some(format!("zeroed bytes, then a valid record at offset {at}"))
                         }
@@ -263,15 +263,19 @@ impl Scanner {
                 Frame::Bad { reason } => Some(reason),
             };
             let Some(reason) = damage else { continue };
-            // A damaged batch is dropped whole: the damage starts where the batch does.
-            let (at, seq_resume) = match batch.take() {
+            // A damaged batch is dropped whole: what is kept ends where the batch starts. Valid
+            // records are looked for after the damage itself, not after the batch's start, whose
+            // intact first records belong to the same torn write.
+            let (cut_at, seq_resume) = match batch.take() {
                 Some((start, first)) => (start, first),
                 None => (offset, next_seq),
             };
+            let seq_after_damage = next_seq;
             next_seq = seq_resume;
-            match self.damage(&mut reader, path, at, seq_resume, reason, is_last)? {
+            let found = Found { cut_at, damage_at: offset, seq_after_damage };
+            match self.damage(&mut reader, path, found, reason, is_last)? {
                 AfterDamage::ResumeAt(resume) => {
-                    state.skips.push((at, resume));
+                    state.skips.push((cut_at, resume));
                     self.gap_allowed = true;
                     offset = resume;
                 }
@@ -284,16 +288,16 @@ impl Scanner {
         Ok(flow)
     }
 
-    /// Applies the recovery mode to damage found at `at` in `path`.
+    /// Applies the recovery mode to damage found in `path`.
     fn damage(
         &mut self,
         reader: &mut SegmentReader,
         path: &Path,
-        at: u64,
-        seq_min: u64,
+        found: Found,
         reason: String,
         is_last: bool,
     ) -> Result<AfterDamage> {
+        let Found { cut_at: at, damage_at, seq_after_damage: seq_min } = found;
         let len_bytes = reader.len_bytes();
         let damage = |len_bytes: u64, reason: String| Damage {
             path: path.to_owned(),
@@ -309,7 +313,7 @@ impl Scanner {
                         format!("{reason}; later segments follow, so this is not a torn tail");
                     return Err(corruption(&damage(len_bytes - at, reason)));
                 }
-                if let Some(valid) = reader.find_valid_after(at + 1, seq_min)? {
+                if let Some(valid) = reader.find_valid_after(damage_at + 1, seq_min, false)? {
                     let reason = format!("{reason}; a valid record follows at offset {valid}");
                     return Err(corruption(&damage(len_bytes - at, reason)));
                 }
@@ -321,7 +325,7 @@ impl Scanner {
                 Ok(AfterDamage::CutAndStop)
             }
             RecoveryMode::SkipAnyCorruptedRecords => {
-                match reader.find_valid_after(at + 1, seq_min)? {
+                match reader.find_valid_after(damage_at + 1, seq_min, true)? {
                     Some(resume) => {
                         self.report.skipped.push(damage(resume - at, reason));
                         Ok(AfterDamage::ResumeAt(resume))
@@ -338,6 +342,16 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Where damage was found inside a segment.
+struct Found {
+    /// Where the kept data ends: the damage, or the start of the batch it is in.
+    cut_at: u64,
+    /// The damaged frame itself.
+    damage_at: u64,
+    /// The sequence number a record after the damage would have at least.
+    seq_after_damage: u64,
 }
 
 fn corruption(damage: &Damage) -> WalError {

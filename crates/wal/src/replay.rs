@@ -71,7 +71,8 @@ impl Replay {
                     self.current.insert(Current { reader, segment, offset: SEGMENT_HEADER_BYTES })
                 }
             };
-            if let Some(&(_, skip_end)) =
+            // Skipped ranges may follow one another: apply them all.
+            while let Some(&(_, skip_end)) =
                 current.segment.skips.iter().find(|(start, _)| *start == current.offset)
             {
                 current.offset = skip_end;

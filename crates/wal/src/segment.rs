@@ -150,8 +150,15 @@ impl SegmentReader {
 
     /// The offset of the first valid record at or after `from` whose sequence number is at
     /// least `seq_min`: what recovery looks for after damage, to tell a torn tail (nothing
-    /// valid follows) from corruption (valid records follow).
-    pub(crate) fn find_valid_after(&mut self, from: u64, seq_min: u64) -> Result<Option<u64>> {
+    /// valid follows) from corruption (valid records follow). With `request_start`, only a
+    /// record that can begin a request counts (a single record or a batch's first), which is
+    /// where reading can resume after skipping damage.
+    pub(crate) fn find_valid_after(
+        &mut self,
+        from: u64,
+        seq_min: u64,
+        request_start: bool,
+    ) -> Result<Option<u64>> {
         const CHUNK_BYTES: usize = 64 << 10;
         let mut at = from;
         while at + RECORD_HEADER_BYTES as u64 <= self.len_bytes {
@@ -164,8 +171,9 @@ impl SegmentReader {
                 .map(|p| at + p as u64)
                 .collect();
             for candidate in candidates {
-                if let Frame::Record { seq, .. } = self.frame(candidate)? {
-                    if seq >= seq_min {
+                if let Frame::Record { seq, kind, .. } = self.frame(candidate)? {
+                    let starts = matches!(kind, RecordKind::Full | RecordKind::BatchFirst);
+                    if seq >= seq_min && (starts || !request_start) {
                         return Ok(Some(candidate));
                     }
                 }

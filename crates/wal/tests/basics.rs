@@ -1,0 +1,217 @@
+//! Round trips, limits, options, truncation and the durability modes.
+
+mod common;
+
+use common::*;
+use logstore_fs::{CrashMode, FaultFs, FileSystem, StdFs};
+use logstore_wal::{Durability, RecoveryMode, Wal, WalError, WalOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[test]
+fn round_trip_across_segments_and_reopens() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 256); // a few records per segment
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    let mut expected = Vec::new();
+    for i in 1..=40u64 {
+        let p = payload(i, (i as usize * 7) % 90);
+        assert_eq!(wal.append(&p).unwrap(), i);
+        expected.push(p);
+    }
+    let batch: Vec<Vec<u8>> = (41..=45).map(|i| payload(i, 10)).collect();
+    assert_eq!(wal.append_batch(&batch).unwrap(), 41..46);
+    expected.extend(batch);
+    let stats = wal.stats();
+    assert!(stats.segments > 5, "{stats:?}");
+    assert_eq!((stats.next_seq, stats.durable_seq, stats.appended_records), (46, 46, 45));
+    assert_eq!(payloads(&records(&wal)), expected);
+    wal.close().unwrap();
+
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    let report = wal.recovery();
+    assert_eq!((report.records, report.first_seq, report.next_seq), (45, 1, 46));
+    assert_eq!(report.torn_tail, None);
+    let all = records(&wal);
+    assert_eq!(payloads(&all), expected);
+    assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1));
+    let from_30: Vec<u64> = wal.replay(30).unwrap().map(|r| r.unwrap().seq).collect();
+    assert_eq!(from_30, (30..=45).collect::<Vec<_>>());
+    assert_eq!(wal.append(b"after reopen").unwrap(), 46);
+    drop(wal); // Drop syncs and closes too
+
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(records(&wal).last().unwrap().payload, b"after reopen");
+}
+
+#[test]
+fn replay_is_a_snapshot_of_the_log_when_called() {
+    let fs = FaultFs::new();
+    let wal = Wal::open(dir(), options(&fs, 1 << 16)).unwrap();
+    wal.append(b"a").unwrap();
+    let replay = wal.replay(1).unwrap();
+    wal.append(b"b").unwrap();
+    let seen: Vec<u64> = replay.map(|r| r.unwrap().seq).collect();
+    assert_eq!(seen, [1]);
+}
+
+#[test]
+fn limits_are_enforced_and_named() {
+    let fs = FaultFs::new();
+    let opts = WalOptions {
+        record_bytes_max: 100,
+        batch_records_max: 3,
+        batch_bytes_max: 150,
+        ..options(&fs, 1 << 16)
+    };
+    let wal = Wal::open(dir(), opts).unwrap();
+    wal.append(&[0u8; 100]).unwrap();
+    let err = wal.append(&[0u8; 101]).unwrap_err();
+    assert!(matches!(err, WalError::RecordTooLarge { size_bytes: 101, limit_bytes: 100 }), "{err}");
+    assert!(err.to_string().contains("101") && err.to_string().contains("100"));
+    let err = wal.append_batch(&[[0u8; 10]; 4]).unwrap_err();
+    assert!(matches!(err, WalError::BatchTooLarge { records: 4, records_max: 3, .. }), "{err}");
+    let err = wal.append_batch(&[[0u8; 80]; 2]).unwrap_err();
+    assert!(
+        matches!(err, WalError::BatchTooLarge { size_bytes: 160, bytes_max: 150, .. }),
+        "{err}"
+    );
+    let err = wal.append_batch(&[vec![0u8; 101]]).unwrap_err();
+    assert!(matches!(err, WalError::RecordTooLarge { .. }), "{err}");
+    let empty: [&[u8]; 0] = [];
+    assert!(matches!(wal.append_batch(&empty), Err(WalError::EmptyBatch)));
+    // Refused requests take no sequence numbers.
+    assert_eq!(wal.append(b"x").unwrap(), 2);
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    let fs = FaultFs::new();
+    let bad = [
+        WalOptions { segment_bytes_max: 10, ..options(&fs, 1 << 16) },
+        WalOptions {
+            record_bytes_max: 100,
+            recovery_record_bytes_max: 99,
+            ..options(&fs, 1 << 16)
+        },
+        with_durability(
+            options(&fs, 1 << 16),
+            Durability::Batch { max_delay: Duration::ZERO, max_bytes: 1 },
+        ),
+        WalOptions { batch_records_max: 0, ..options(&fs, 1 << 16) },
+    ];
+    for opts in bad {
+        let err = Wal::open(dir(), opts).unwrap_err();
+        assert!(matches!(err, WalError::InvalidOptions(_)), "{err}");
+    }
+}
+
+#[test]
+fn truncate_before_deletes_only_fully_covered_segments() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 200);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    for i in 1..=30 {
+        wal.append(&payload(i, 40)).unwrap(); // 60 bytes framed: 2 records per segment
+    }
+    let before = wal.stats().segments;
+    assert_eq!(wal.truncate_before(1).unwrap(), 0);
+    let removed = wal.truncate_before(11).unwrap();
+    assert!(removed >= 4, "removed {removed} of {before}");
+    let first = wal.stats().first_seq;
+    assert!(first <= 11 && first > 1, "first retained seq {first}");
+    let seqs: Vec<u64> = records(&wal).iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (first..=30).collect::<Vec<_>>());
+    // Everything but the current segment can go; the current one never does.
+    wal.truncate_before(u64::MAX).unwrap();
+    assert_eq!(wal.stats().segments, 1);
+    wal.close().unwrap();
+
+    let wal = Wal::open(dir(), opts).unwrap();
+    let first = wal.recovery().first_seq;
+    assert!(first > 11);
+    assert_eq!(wal.recovery().next_seq, 31);
+    assert_eq!(wal.append(b"next").unwrap(), 31);
+}
+
+#[test]
+fn none_mode_is_durable_after_sync_and_not_before() {
+    let fs = FaultFs::new();
+    let opts = with_durability(options(&fs, 1 << 16), Durability::None);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    wal.append(b"synced").unwrap();
+    wal.sync().unwrap();
+    wal.append(b"only in the page cache").unwrap();
+    assert_eq!(records(&wal).len(), 2, "written records are readable before a sync");
+    std::mem::forget(wal); // the process dies: no close
+    fs.crash(CrashMode::DropUnsynced);
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(payloads(&records(&wal)), [b"synced".to_vec()]);
+}
+
+#[test]
+fn batch_mode_syncs_within_max_delay() {
+    let fs = FaultFs::new();
+    let durability = Durability::Batch { max_delay: Duration::from_millis(5), max_bytes: 1 << 30 };
+    let opts = with_durability(options(&fs, 1 << 16), durability);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    wal.append(b"soon durable").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while wal.stats().durable_seq < 2 {
+        assert!(std::time::Instant::now() < deadline, "the syncer never synced");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::mem::forget(wal);
+    fs.crash(CrashMode::DropUnsynced);
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(payloads(&records(&wal)), [b"soon durable".to_vec()]);
+}
+
+#[test]
+fn batch_mode_syncs_when_max_bytes_is_reached() {
+    let fs = FaultFs::new();
+    let durability = Durability::Batch { max_delay: Duration::from_secs(3600), max_bytes: 100 };
+    let opts = with_durability(options(&fs, 1 << 16), durability);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    wal.append(&[1u8; 50]).unwrap();
+    assert_eq!(wal.stats().durable_seq, 1, "70 framed bytes: below max_bytes, not synced yet");
+    wal.append(&[2u8; 50]).unwrap(); // crosses 100 bytes: synced before returning
+    assert_eq!(wal.stats().durable_seq, 3);
+    std::mem::forget(wal);
+    fs.crash(CrashMode::DropUnsynced);
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(records(&wal).len(), 2);
+}
+
+#[test]
+fn real_disk_segments_are_preallocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = WalOptions { segment_bytes_max: 1 << 20, ..WalOptions::default() };
+    let wal = Wal::open(tmp.path(), opts.clone()).unwrap();
+    wal.append(b"hello").unwrap();
+    let len = std::fs::metadata(segment(tmp.path(), 1)).unwrap().len();
+    assert_eq!(len, 1 << 20);
+    wal.close().unwrap();
+    let wal = Wal::open(tmp.path(), opts).unwrap();
+    assert_eq!(payloads(&records(&wal)), [b"hello".to_vec()]);
+    assert_eq!(StdFs.list_dir(tmp.path()).unwrap(), ["00000000000000000001.wal"]);
+}
+
+#[test]
+fn leftover_temporary_segment_is_removed() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 1 << 16);
+    Wal::open(dir(), opts.clone()).unwrap().close().unwrap();
+    let temp = dir().join("00000000000000000002.wal.tmp");
+    fs.open(&temp, logstore_fs::OpenMode::CreateNew).unwrap().write_all_at(b"junk", 0).unwrap();
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(wal.recovery().removed_temp_files, [temp.clone()]);
+    assert!(!fs.exists(&temp).unwrap());
+}
+
+#[test]
+fn recovery_mode_default_is_tolerate_corrupted_tail() {
+    assert_eq!(WalOptions::default().recovery_mode, RecoveryMode::TolerateCorruptedTail);
+    assert_eq!(WalOptions::default().durability, Durability::Sync);
+    let _: Arc<dyn FileSystem> = WalOptions::default().fs;
+}
