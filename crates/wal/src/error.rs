@@ -69,6 +69,42 @@ pub enum WalError {
     InvalidOptions(String),
 }
 
+impl WalError {
+    /// A copy of this error for those who share its consequence (the followers of a failed
+    /// leader, later appenders): `io::Error` cannot be cloned, so an I/O error is rebuilt from
+    /// its OS error code or its kind and message.
+    pub(crate) fn duplicate(&self) -> WalError {
+        match self {
+            WalError::Io { op, path, source } => WalError::Io {
+                op,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            WalError::RecordTooLarge { size_bytes, limit_bytes } => {
+                WalError::RecordTooLarge { size_bytes: *size_bytes, limit_bytes: *limit_bytes }
+            }
+            WalError::BatchTooLarge { records, size_bytes, records_max, bytes_max } => {
+                WalError::BatchTooLarge {
+                    records: *records,
+                    size_bytes: *size_bytes,
+                    records_max: *records_max,
+                    bytes_max: *bytes_max,
+                }
+            }
+            WalError::EmptyBatch => WalError::EmptyBatch,
+            WalError::Corruption { path, offset, reason } => {
+                WalError::Corruption { path: path.clone(), offset: *offset, reason: reason.clone() }
+            }
+            WalError::Poisoned { cause } => WalError::Poisoned { cause: cause.clone() },
+            WalError::Closed => WalError::Closed,
+            WalError::InvalidOptions(what) => WalError::InvalidOptions(what.clone()),
+        }
+    }
+}
+
 /// The log's result type.
 pub type Result<T, E = WalError> = std::result::Result<T, E>;
 

@@ -499,11 +499,16 @@ impl Shared {
 
             state = self.lock();
             state.leader_active = false;
+            self.progress.notify_all();
             match outcome {
                 Ok(led) => state.apply(led),
-                Err(error) => state.poisoned = Some(Arc::new(error)),
+                Err(error) => {
+                    // The leader reports the failure itself; its followers and every later
+                    // caller see the log poisoned by it.
+                    state.poisoned = Some(Arc::new(error.duplicate()));
+                    return Err(error);
+                }
             }
-            self.progress.notify_all();
         }
     }
 
