@@ -1,28 +1,4 @@
 //! The log: appends with group commit, sync, truncation, replay, close.
-//!
-//! # Group commit (leader/follower)
-//! An appender encodes its records and checksums their payloads *before* taking the state
-//! lock; under the lock it only takes sequence numbers, seals the frames and queues them at a
-//! place (segment, offset) decided there and then. It then waits until its records are written
-//! (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
-//! everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
-//! `fdatasync`, then wakes everyone whose records that covered. Appenders arriving meanwhile
-//! queue up behind it and are written by the next leader in one go: with N concurrent appenders,
-//! one sync serves up to N records.
-//!
-//! # Segments
-//! A request goes into the current segment if it fits below `segment_bytes_max`, else into a new
-//! one (a request larger than a segment gets a segment of its own, so a batch never spans two
-//! segments). Before the leader starts a segment it syncs the previous one, so only the last
-//! segment can ever hold unsynced bytes: damage in any other segment is corruption, never a torn
-//! write. A new segment is created under a temporary name, preallocated, given its header,
-//! synced, renamed, and the directory synced.
-//!
-//! # Poisoning
-//! If a write or sync fails, the log is poisoned: that leader's followers and every later
-//! append get [`WalError::Poisoned`]. Retrying a failed `fdatasync` could report success for
-//! data the kernel already dropped, so the only honest recovery is to reopen and read what is on
-//! disk.
 
 use crate::error::{Result, WalError, io_err};
 use crate::format::{self, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader};
@@ -38,7 +14,31 @@ use std::thread::JoinHandle;
 
 /// A write-ahead log of opaque byte records. Share it between threads by reference or `Arc`.
 ///
-/// See the [crate documentation](crate) for an example.
+/// See the [crate documentation](crate) for an example and the on-disk format.
+///
+/// # Group commit (leader/follower)
+/// An appender encodes its records and checksums their payloads *before* taking the state
+/// lock; under the lock it only takes sequence numbers, seals the frames and queues them at a
+/// place (segment, offset) decided there and then. It then waits until its records are written
+/// (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
+/// everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
+/// `fdatasync`, then wakes everyone whose records that covered. Appenders arriving meanwhile
+/// queue up behind it and are written by the next leader in one go: with N concurrent appenders,
+/// one sync serves up to N records.
+///
+/// # Segments
+/// A request goes into the current segment if it fits below `segment_bytes_max`, else into a new
+/// one (a request larger than a segment gets a segment of its own, so a batch never spans two
+/// segments). Before the leader starts a segment it syncs the previous one, so only the last
+/// segment can ever hold unsynced bytes: damage in any other segment is corruption, never a torn
+/// write. A new segment is created under a temporary name, preallocated, given its header,
+/// synced, renamed, and the directory synced.
+///
+/// # Poisoning
+/// If a write or sync fails, the log is poisoned: the leader gets the failure itself, its
+/// followers and every later append get [`WalError::Poisoned`] naming it. Retrying a failed `fdatasync` could report success for
+/// data the kernel already dropped, so the only honest recovery is to reopen and read what is on
+/// disk.
 pub struct Wal {
     shared: Arc<Shared>,
     /// The background thread of [`Durability::Batch`] that syncs every `max_delay`.
