@@ -57,11 +57,9 @@ fn sixteen_threads_of_sync_appends_recover_exactly_once_in_order() {
     let wal = Wal::open(tmp.path(), options).unwrap();
     assert_eq!(wal.recovery().torn_tail, None);
     let mut seq_of: HashMap<(u64, u64), u64> = HashMap::new();
-    let mut expected_seq = 1;
-    for record in wal.replay(1).unwrap() {
+    for (expected_seq, record) in (1..).zip(wal.replay(1).unwrap()) {
         let record = record.unwrap();
         assert_eq!(record.seq, expected_seq, "sequence numbers are contiguous");
-        expected_seq += 1;
         let key = decode(&record.payload);
         assert!(seq_of.insert(key, record.seq).is_none(), "{key:?} recovered twice");
     }
