@@ -205,7 +205,7 @@ fn leftover_temporary_segment_is_removed() {
     let temp = dir().join("00000000000000000002.wal.tmp");
     fs.open(&temp, logstore_fs::OpenMode::CreateNew).unwrap().write_all_at(b"junk", 0).unwrap();
     let wal = Wal::open(dir(), opts).unwrap();
-    assert_eq!(wal.recovery().removed_temp_files, [temp.clone()]);
+    assert_eq!(wal.recovery().removed_temp_files, std::slice::from_ref(&temp));
     assert!(!fs.exists(&temp).unwrap());
 }
 
