@@ -105,4 +105,4 @@ pub use options::{
 };
 pub use recovery::{Damage, RecoveryReport};
 pub use replay::{Record, Replay};
-pub use wal::{Wal, WalStats};
+pub use wal::{Ticket, Wal, WalStats};

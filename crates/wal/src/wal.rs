@@ -46,6 +46,20 @@ pub struct Wal {
     report: RecoveryReport,
 }
 
+/// Records queued by [`Wal::submit`], to pass to [`Wal::wait`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "records are not durable until waited for"]
+pub struct Ticket {
+    seqs: Range<u64>,
+}
+
+impl Ticket {
+    /// The sequence numbers of the submitted records.
+    pub fn seqs(&self) -> Range<u64> {
+        self.seqs.clone()
+    }
+}
+
 /// Counters and sizes of a log, from [`Wal::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -213,13 +227,25 @@ impl Wal {
     /// Appends one record; returns its sequence number once it is as durable as
     /// [`WalOptions::durability`] promises.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
-        self.check_record(payload)?;
-        Ok(self.append_encoded(encode(&[payload]))?.start)
+        let ticket = self.submit(&[payload])?;
+        self.wait(&ticket)?;
+        Ok(ticket.seqs.start)
     }
 
     /// Appends records as one batch: written together, synced once, and atomic on recovery
     /// (all of the batch or none of it). Returns the batch's sequence numbers.
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Range<u64>> {
+        let ticket = self.submit(payloads)?;
+        self.wait(&ticket)?;
+        Ok(ticket.seqs)
+    }
+
+    /// Queues records as one request (a batch if more than one) and returns at once with their
+    /// sequence numbers; [`Wal::wait`] then waits until they are as durable as the mode
+    /// promises. Requests are written in the order they are submitted, so a caller holding its
+    /// own lock around `submit` knows the order of its records on disk, while the wait (and
+    /// group commit) happens outside that lock.
+    pub fn submit<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket> {
         let options = &self.shared.options;
         if payloads.is_empty() {
             return Err(WalError::EmptyBatch);
@@ -236,7 +262,40 @@ impl Wal {
         for payload in payloads {
             self.check_record(payload.as_ref())?;
         }
-        self.append_encoded(encode(payloads))
+        let encoded = encode(payloads);
+        let mut state = self.shared.lock();
+        state.usable()?;
+        Ok(Ticket { seqs: state.enqueue(encoded, options.segment_bytes_max) })
+    }
+
+    /// Waits until the records of `ticket` are as durable as [`WalOptions::durability`]
+    /// promises (in `Sync`, leading a group commit if no one else is).
+    pub fn wait(&self, ticket: &Ticket) -> Result<()> {
+        let shared = &*self.shared;
+        let end = ticket.seqs.end;
+        match shared.options.durability {
+            Durability::Sync => shared.wait_for(shared.lock(), end, true),
+            Durability::None => shared.wait_for(shared.lock(), end, false),
+            Durability::Batch { max_bytes, .. } => {
+                shared.wait_for(shared.lock(), end, false)?;
+                let state = shared.lock();
+                if state.unsynced_bytes >= max_bytes {
+                    shared.wait_for(state, end, true)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every record below this sequence number has been acknowledged: synced in
+    /// [`Durability::Sync`], written to the operating system in the other modes. It only
+    /// grows, and records are acknowledged in sequence order.
+    pub fn acknowledged_seq(&self) -> u64 {
+        let state = self.shared.lock();
+        match self.shared.options.durability {
+            Durability::Sync => state.durable_seq,
+            Durability::Batch { .. } | Durability::None => state.written_seq,
+        }
     }
 
     /// Makes every record appended so far durable.
@@ -336,25 +395,6 @@ impl Wal {
             });
         }
         Ok(())
-    }
-
-    fn append_encoded(&self, encoded: Encoded) -> Result<Range<u64>> {
-        let shared = &*self.shared;
-        let mut state = shared.lock();
-        state.usable()?;
-        let seqs = state.enqueue(encoded, shared.options.segment_bytes_max);
-        match shared.options.durability {
-            Durability::Sync => shared.wait_for(state, seqs.end, true)?,
-            Durability::None => shared.wait_for(state, seqs.end, false)?,
-            Durability::Batch { max_bytes, .. } => {
-                shared.wait_for(state, seqs.end, false)?;
-                let state = shared.lock();
-                if state.unsynced_bytes >= max_bytes {
-                    shared.wait_for(state, seqs.end, true)?;
-                }
-            }
-        }
-        Ok(seqs)
     }
 }
 

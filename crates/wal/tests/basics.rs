@@ -215,3 +215,31 @@ fn recovery_mode_default_is_tolerate_corrupted_tail() {
     assert_eq!(WalOptions::default().durability, Durability::Sync);
     let _: Arc<dyn FileSystem> = WalOptions::default().fs;
 }
+
+#[test]
+fn submit_then_wait_acknowledges_in_submission_order() {
+    let fs = FaultFs::new();
+    let wal = Wal::open(dir(), options(&fs, 1 << 16)).unwrap();
+    let first = wal.submit(&[b"a".as_slice()]).unwrap();
+    let second = wal.submit(&[b"b".as_slice(), b"c"]).unwrap();
+    assert_eq!((first.seqs(), second.seqs()), (1..2, 2..4));
+    assert_eq!(wal.acknowledged_seq(), 1, "nothing acknowledged before a wait");
+    wal.wait(&second).unwrap();
+    assert_eq!(wal.acknowledged_seq(), 4, "waiting for the later request covers the earlier");
+    wal.wait(&first).unwrap(); // already durable: returns at once
+    std::mem::forget(wal);
+    fs.crash(CrashMode::DropUnsynced);
+    let wal = Wal::open(dir(), options(&fs, 1 << 16)).unwrap();
+    assert_eq!(payloads(&records(&wal)), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}
+
+#[test]
+fn submitted_but_never_waited_records_are_written_by_the_next_leader_or_close() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 1 << 16);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    let _ = wal.submit(&[b"queued".as_slice()]).unwrap();
+    wal.close().unwrap();
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!(payloads(&records(&wal)), [b"queued".to_vec()]);
+}
