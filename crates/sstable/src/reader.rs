@@ -1,0 +1,193 @@
+//! Loading blocks: large sequential reads, checksum, decompression, record parsing.
+//!
+//! A [`BlockReader`] holds one read *chunk* (the stored bytes of one or more consecutive
+//! blocks) and one decoded block. Loading a block that is not in the chunk reads a new chunk
+//! starting at that block and extending in the direction of travel, over as many whole blocks
+//! as fit the current read-ahead size and stay inside the blocks the caller allows (a range
+//! never reads a block outside it). The read-ahead size starts at one block and doubles with
+//! every chunk up to [`ReadOptions::readahead_bytes_max`](crate::ReadOptions), so a short range
+//! costs one small read and a scan settles on a few large ones.
+//!
+//! Every block is checked before use: its CRC32C over the stored bytes, then (if compressed)
+//! decompression into a buffer of exactly its recorded size, then the record parse of
+//! [`block::parse`]. An uncompressed block is decoded where it lies in the chunk: no copy.
+//! Buffers are kept and reused from block to block, so a scan allocates nothing per entry and
+//! nothing per block once they have grown.
+
+use crate::block::{self, Record};
+use crate::compression::{self, Compression};
+use crate::cursor::Direction;
+use crate::error::{Error, Region, Result};
+use crate::format;
+use crate::table::TableInner;
+use logstore_entry::Entry;
+use std::ops::Range;
+
+/// Where the decoded body of the current block lies.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    /// In the chunk, at this range (the block is stored raw).
+    InChunk { start: usize, end: usize },
+    /// In the decompression buffer, its first `len` bytes.
+    Decompressed { len: usize },
+}
+
+/// One chunk of stored blocks and one decoded block, with the buffers behind them.
+#[derive(Debug)]
+pub(crate) struct BlockReader {
+    chunk: Vec<u8>,
+    /// File offset of `chunk[0]`.
+    chunk_offset: u64,
+    /// Blocks whose stored bytes are in the chunk.
+    chunk_blocks: Range<usize>,
+    decompressed: Vec<u8>,
+    body: Body,
+    records: Vec<Record>,
+    /// The loaded block, if any.
+    block: Option<usize>,
+    /// Bytes the next chunk may span (0: just one block).
+    readahead_bytes: u64,
+}
+
+impl BlockReader {
+    pub fn new() -> Self {
+        BlockReader {
+            chunk: Vec::new(),
+            chunk_offset: 0,
+            chunk_blocks: 0..0,
+            decompressed: Vec::new(),
+            body: Body::InChunk { start: 0, end: 0 },
+            records: Vec::new(),
+            block: None,
+            readahead_bytes: 0,
+        }
+    }
+
+    /// The loaded block's records.
+    #[inline]
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The loaded block's decoded body.
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        match self.body {
+            Body::InChunk { start, end } => &self.chunk[start..end],
+            Body::Decompressed { len } => &self.decompressed[..len],
+        }
+    }
+
+    /// Decodes entry `pos` of the loaded block.
+    #[inline]
+    pub fn entry(&self, table: &TableInner, pos: usize) -> Result<Entry<'_>> {
+        // The cursor only asks for a record of a loaded block.
+        let block = self.block.unwrap_or(0);
+        table.decode(block, self.body(), &self.records[pos])
+    }
+
+    /// Makes `block` the loaded block, reading (if it is not in the chunk) a chunk that
+    /// extends from it in `direction` without leaving `allowed`.
+    pub fn load(
+        &mut self,
+        table: &TableInner,
+        block: usize,
+        direction: Direction,
+        allowed: Range<usize>,
+    ) -> Result<()> {
+        debug_assert!(allowed.contains(&block));
+        self.block = None;
+        if !self.chunk_blocks.contains(&block) {
+            self.read_chunk(table, block, direction, allowed)?;
+        }
+        let handle = &table.index[block];
+        let start = (handle.offset - self.chunk_offset) as usize;
+        let end = start + handle.stored_bytes as usize;
+        let stored = &self.chunk[start..end];
+        let computed = format::crc32c(stored);
+        if computed != handle.crc32c {
+            return Err(Error::ChecksumMismatch {
+                path: table.path.clone(),
+                region: Region::Block(block as u32),
+                offset: handle.offset,
+                len_bytes: handle.stored_bytes.into(),
+                stored: handle.crc32c,
+                computed,
+            });
+        }
+        let corrupt =
+            |detail: String| table.corrupt(Region::Block(block as u32), handle.offset, detail);
+        self.body = match handle.stored_compression() {
+            Compression::None => Body::InChunk { start, end },
+            Compression::Lz4 => {
+                // `raw_bytes` was checked against the block limit when the table was opened.
+                let len = handle.raw_bytes as usize;
+                if self.decompressed.len() < len {
+                    self.decompressed.resize(len, 0);
+                }
+                compression::decompress_lz4(stored, &mut self.decompressed[..len])
+                    .map_err(corrupt)?;
+                Body::Decompressed { len }
+            }
+        };
+        let expected = block::Expected {
+            entry_count: handle.entry_count,
+            first_key: handle.first_key,
+            last_key: handle.last_key,
+        };
+        let body = match self.body {
+            Body::InChunk { start, end } => &self.chunk[start..end],
+            Body::Decompressed { len } => &self.decompressed[..len],
+        };
+        block::parse(body, expected, &mut self.records).map_err(|(at, detail)| {
+            corrupt(format!("at byte {at} of the decoded block: {detail}"))
+        })?;
+        self.block = Some(block);
+        Ok(())
+    }
+
+    fn read_chunk(
+        &mut self,
+        table: &TableInner,
+        block: usize,
+        direction: Direction,
+        allowed: Range<usize>,
+    ) -> Result<()> {
+        let index = &table.index;
+        let budget = self.readahead_bytes;
+        let mut blocks = block..block + 1;
+        let mut bytes = u64::from(index[block].stored_bytes);
+        match direction {
+            Direction::Forward => {
+                while blocks.end < allowed.end
+                    && bytes + u64::from(index[blocks.end].stored_bytes) <= budget
+                {
+                    bytes += u64::from(index[blocks.end].stored_bytes);
+                    blocks.end += 1;
+                }
+            }
+            Direction::Backward => {
+                while blocks.start > allowed.start
+                    && bytes + u64::from(index[blocks.start - 1].stored_bytes) <= budget
+                {
+                    blocks.start -= 1;
+                    bytes += u64::from(index[blocks.start].stored_bytes);
+                }
+            }
+        }
+        let offset = index[blocks.start].offset;
+        // At most the larger of the read-ahead limit and one block, both checked limits.
+        let len = bytes as usize;
+        if self.chunk.len() < len {
+            // Grows the buffer (zero-filled once); later reads of that size reuse it.
+            self.chunk.resize(len, 0);
+        }
+        self.chunk_blocks = 0..0;
+        table.read_exact_at(&mut self.chunk[..len], offset)?;
+        self.chunk_offset = offset;
+        self.chunk_blocks = blocks;
+        let max = u64::from(table.options.readahead_bytes_max);
+        self.readahead_bytes = (self.readahead_bytes.max(bytes) * 2).min(max);
+        Ok(())
+    }
+}
