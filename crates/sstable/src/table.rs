@@ -476,3 +476,191 @@ fn check_index(table: &TableInner) -> Result<u64> {
     }
     Ok(raw_data_bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{FOOTER_BYTES, crc32c};
+    use crate::{TableBuilder, TableOptions};
+    use logstore_entry::Entry;
+    use logstore_fs::FaultFs;
+
+    const PATH: &str = "/db/t.sst";
+
+    /// A table of 40 entries in blocks of about 200 bytes, and its bytes.
+    fn table_bytes(fs: &FaultFs) -> Vec<u8> {
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let options = TableOptions { block_target_bytes: 200, ..TableOptions::default() };
+        let mut builder = TableBuilder::create(Arc::new(fs.clone()), PATH, options).unwrap();
+        for i in 0..40u64 {
+            let meta = (i % 2 == 0).then(|| format!(r#"{{"i":{i}}}"#));
+            builder
+                .add(&Entry::new(Key::new(100 + i / 2, i), format!("message {i}"), meta))
+                .unwrap();
+        }
+        builder.finish().unwrap();
+        fs.read_file(Path::new(PATH)).unwrap()
+    }
+
+    fn open_bytes(fs: &FaultFs, bytes: &[u8], options: ReadOptions) -> Result<Table> {
+        fs.overwrite_file(Path::new(PATH), bytes).unwrap();
+        Table::open(fs, PATH, options)
+    }
+
+    /// Where the footer and index are in `bytes`.
+    fn layout(bytes: &[u8]) -> (usize, usize, usize) {
+        let footer_at = bytes.len() - FOOTER_BYTES;
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        (footer_at, u64_at(footer_at) as usize, u32_at(footer_at + 8) as usize)
+    }
+
+    /// Applies `edit` to the bytes, then recomputes the index and footer checksums, as a buggy
+    /// writer (not a bad disk) would produce: only the format's rules can catch it.
+    fn reforge(bytes: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        edit(&mut bytes);
+        let (footer_at, index_at, index_bytes) = layout(&bytes);
+        let index_crc = crc32c(&bytes[index_at..index_at + index_bytes]);
+        bytes[footer_at + 12..footer_at + 16].copy_from_slice(&index_crc.to_le_bytes());
+        let footer_crc = crc32c(&bytes[footer_at..footer_at + 76]);
+        bytes[footer_at + 76..footer_at + 80].copy_from_slice(&footer_crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn limits_are_checked_before_allocating() {
+        let fs = FaultFs::new();
+        let bytes = table_bytes(&fs);
+        let cases: [(ReadOptions, &str); 3] = [
+            (ReadOptions { block_bytes_max: 64, ..ReadOptions::default() }, "stored block bytes"),
+            (ReadOptions { block_entries_max: 2, ..ReadOptions::default() }, "entries in a block"),
+            (ReadOptions { index_bytes_max: 100, ..ReadOptions::default() }, "index bytes"),
+        ];
+        for (options, what) in cases {
+            match open_bytes(&fs, &bytes, options) {
+                Err(Error::LimitExceeded { what: w, value, limit, .. }) => {
+                    assert_eq!(w, what);
+                    assert!(value > limit);
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        let bad = ReadOptions { readahead_bytes_max: 0, ..ReadOptions::default() };
+        assert!(matches!(open_bytes(&fs, &bytes, bad), Err(Error::InvalidOption { .. })));
+    }
+
+    #[test]
+    fn short_and_foreign_files_are_refused() {
+        let fs = FaultFs::new();
+        let bytes = table_bytes(&fs);
+        for len in [0, 1, FOOTER_BYTES - 1] {
+            assert!(matches!(
+                open_bytes(&fs, &bytes[..len], ReadOptions::default()),
+                Err(Error::Truncated { needed_bytes: 88, .. })
+            ));
+        }
+        let foreign = vec![b'x'; 500];
+        match open_bytes(&fs, &foreign, ReadOptions::default()) {
+            Err(Error::NotATable { offset, found, .. }) => {
+                assert_eq!(offset, 500 - 8);
+                assert_eq!(found, [b'x'; 8]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Extra bytes after the footer: the end is no longer a footer.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(open_bytes(&fs, &longer, ReadOptions::default()).is_err());
+    }
+
+    #[test]
+    fn index_rules_hold_even_with_valid_checksums() {
+        let fs = FaultFs::new();
+        let bytes = table_bytes(&fs);
+        let (footer_at, index_at, _) = layout(&bytes);
+        let e1 = index_at + INDEX_ENTRY_BYTES; // block 1's entry
+        type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+        let edits: Vec<(&str, Edit)> = vec![
+            ("gap before a block", Box::new(move |b| b[e1 + 32] += 1)),
+            ("stored size", Box::new(move |b| b[e1 + 40] += 1)),
+            ("raw size of a raw block", Box::new(move |b| b[e1 + 44] += 1)),
+            ("entry count", Box::new(move |b| b[e1 + 48] += 1)),
+            ("zero entries", Box::new(move |b| b[e1 + 48..e1 + 52].fill(0))),
+            ("compression byte", Box::new(move |b| b[e1 + 56] = 1)),
+            ("unknown compression byte", Box::new(move |b| b[e1 + 56] = 9)),
+            ("reserved byte", Box::new(move |b| b[e1 + 58] = 1)),
+            ("first key above last key", Box::new(move |b| b[e1..e1 + 8].fill(0xff))),
+            ("first key not after previous block", Box::new(move |b| b[e1..e1 + 16].fill(0))),
+            ("footer entry count", Box::new(move |b| b[footer_at + 24] += 1)),
+            ("footer min key", Box::new(move |b| b[footer_at + 40] = 0)),
+            ("footer max key", Box::new(move |b| b[footer_at + 56] += 1)),
+            ("footer codec", Box::new(move |b| b[footer_at + 20] = 0)),
+            ("footer compression", Box::new(move |b| b[footer_at + 21] = 5)),
+            ("footer reserved", Box::new(move |b| b[footer_at + 22] = 1)),
+            ("footer block count", Box::new(move |b| b[footer_at + 16] += 1)),
+            ("footer index offset", Box::new(move |b| b[footer_at] -= 1)),
+            ("footer payload", Box::new(move |b| b[footer_at + 32..footer_at + 40].fill(0))),
+        ];
+        for (what, edit) in edits {
+            let forged = reforge(&bytes, edit);
+            match open_bytes(&fs, &forged, ReadOptions::default()) {
+                Err(Error::Corrupt { path, region, detail, .. }) => {
+                    assert_eq!(path, Path::new(PATH));
+                    assert!(matches!(region, Region::Index | Region::Footer), "{what}: {region}");
+                    assert!(!detail.is_empty());
+                }
+                // An edited offset also moves where the index is read from.
+                Err(Error::ChecksumMismatch { region: Region::Index, .. })
+                    if what == "footer index offset" => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn block_rules_hold_even_with_valid_checksums() {
+        let fs = FaultFs::new();
+        let bytes = table_bytes(&fs);
+        let (_, index_at, _) = layout(&bytes);
+        let stored = u32::from_le_bytes(bytes[index_at + 40..index_at + 44].try_into().unwrap());
+        // Rewrite block 0 and fix its checksum in the index.
+        let forge_block0 = |edit: &dyn Fn(&mut [u8])| {
+            reforge(&bytes, |b| {
+                edit(&mut b[..stored as usize]);
+                let crc = crc32c(&b[..stored as usize]);
+                b[index_at + 52..index_at + 56].copy_from_slice(&crc.to_le_bytes());
+            })
+        };
+        // The first record's payload starts after its three header varints; its first 8 bytes
+        // are the binary codec's timestamp: change it, so the codec's key and the record's
+        // disagree.
+        let mut pos = 0;
+        for _ in 0..3 {
+            while bytes[pos] & 0x80 != 0 {
+                pos += 1;
+            }
+            pos += 1;
+        }
+        let key_mismatch = forge_block0(&|b| b[pos] ^= 1);
+        let table = open_bytes(&fs, &key_mismatch, ReadOptions::default()).unwrap();
+        let err = table.verify().unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { region: Region::Block(0), offset: 0, detail, .. } if detail.contains("encodes key")),
+            "{err}"
+        );
+        // A broken codec payload (reserved flag bits) is a decode error naming the entry.
+        let bad_payload = forge_block0(&|b| b[pos + 16] = 0x80);
+        let table = open_bytes(&fs, &bad_payload, ReadOptions::default()).unwrap();
+        let err = table.verify().unwrap_err();
+        assert!(
+            matches!(err, Error::Decode { offset: 0, key: Key { timestamp_ms: 100, seq: 0 }, .. }),
+            "{err}"
+        );
+        // A record header pointing past the block.
+        let overrun = forge_block0(&|b| b[2] = 0x7f);
+        let table = open_bytes(&fs, &overrun, ReadOptions::default()).unwrap();
+        let err = table.verify().unwrap_err();
+        assert!(matches!(err, Error::Corrupt { region: Region::Block(0), .. }), "{err}");
+    }
+}
