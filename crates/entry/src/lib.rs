@@ -24,6 +24,8 @@ mod limits;
 mod metadata;
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use codec::{BinaryCodec, CborCodec, CodecError, CodecId, EntryCodec, JsonCodec};
 pub use key::{Key, KeyParseError};

@@ -33,9 +33,10 @@
 //! # Decoding cost
 //!
 //! Decoding allocates nothing: message and metadata are [`Cow::Borrowed`] from the input after
-//! UTF-8 validation, and the metadata is checked to be one JSON object
-//! ([`validate_metadata`](crate::validate_metadata)) so a decoded entry always satisfies the
-//! entry model.
+//! UTF-8 validation. [`decode`](EntryCodec::decode) also checks the metadata is one JSON object
+//! ([`validate_metadata`](crate::validate_metadata)), so a decoded entry always satisfies the
+//! entry model; [`decode_trusted`](EntryCodec::decode_trusted), for checksummed bytes this
+//! store wrote, skips that check, which is most of the cost (see the crate docs for figures).
 
 use std::borrow::Cow;
 
@@ -131,67 +132,77 @@ impl EntryCodec for BinaryCodec {
     }
 
     fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError> {
-        if bytes.len() < HEADER_BYTES {
-            return Err(CodecError::truncated(CODEC, 0, HEADER_BYTES as u64, bytes.len()));
-        }
-        let key = Key::new(u64_at(bytes, 0), u64_at(bytes, 8));
-        let flags = bytes[FLAGS_AT];
-        if flags & !FLAG_METADATA != 0 {
-            return Err(CodecError::malformed(
+        decode(bytes, true)
+    }
+
+    fn decode_trusted<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError> {
+        decode(bytes, false)
+    }
+}
+
+/// Decodes the layout above, checking the metadata is an object when `check_metadata`.
+fn decode(bytes: &[u8], check_metadata: bool) -> Result<Entry<'_>, CodecError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(CodecError::truncated(CODEC, 0, HEADER_BYTES as u64, bytes.len()));
+    }
+    let key = Key::new(u64_at(bytes, 0), u64_at(bytes, 8));
+    let flags = bytes[FLAGS_AT];
+    if flags & !FLAG_METADATA != 0 {
+        return Err(CodecError::malformed(
+            CODEC,
+            FLAGS_AT,
+            format!("reserved flag bits set in {flags:#04x}"),
+        ));
+    }
+    let message_bytes = u32_at(bytes, MESSAGE_BYTES_AT);
+    let has_metadata = flags & FLAG_METADATA != 0;
+    let (header_bytes, metadata_bytes) = if has_metadata {
+        if bytes.len() < HEADER_WITH_METADATA_BYTES {
+            return Err(CodecError::truncated(
                 CODEC,
-                FLAGS_AT,
-                format!("reserved flag bits set in {flags:#04x}"),
+                METADATA_BYTES_AT,
+                4,
+                bytes.len() - METADATA_BYTES_AT,
             ));
         }
-        let message_bytes = u32_at(bytes, MESSAGE_BYTES_AT);
-        let has_metadata = flags & FLAG_METADATA != 0;
-        let (header_bytes, metadata_bytes) = if has_metadata {
-            if bytes.len() < HEADER_WITH_METADATA_BYTES {
-                return Err(CodecError::truncated(
-                    CODEC,
-                    METADATA_BYTES_AT,
-                    4,
-                    bytes.len() - METADATA_BYTES_AT,
-                ));
-            }
-            (HEADER_WITH_METADATA_BYTES, u32_at(bytes, METADATA_BYTES_AT))
-        } else {
-            (HEADER_BYTES, 0)
-        };
-        // Both lengths are below 2^32, so this sum cannot overflow a 64-bit usize; on 32-bit
-        // targets it could, hence the checked form.
-        let text_bytes = message_bytes.checked_add(metadata_bytes);
-        let available_bytes = bytes.len() - header_bytes;
-        match text_bytes {
-            Some(text_bytes) if text_bytes == available_bytes => {}
-            Some(text_bytes) if text_bytes < available_bytes => {
-                return Err(CodecError::malformed(
-                    CODEC,
-                    header_bytes + text_bytes,
-                    format!("{} trailing bytes after the entry", available_bytes - text_bytes),
-                ));
-            }
-            _ => {
-                return Err(CodecError::truncated(
-                    CODEC,
-                    header_bytes,
-                    message_bytes as u64 + metadata_bytes as u64,
-                    available_bytes,
-                ));
-            }
+        (HEADER_WITH_METADATA_BYTES, u32_at(bytes, METADATA_BYTES_AT))
+    } else {
+        (HEADER_BYTES, 0)
+    };
+    // Both lengths are below 2^32, so this sum cannot overflow a 64-bit usize; on 32-bit
+    // targets it could, hence the checked form.
+    let text_bytes = message_bytes.checked_add(metadata_bytes);
+    let available_bytes = bytes.len() - header_bytes;
+    match text_bytes {
+        Some(text_bytes) if text_bytes == available_bytes => {}
+        Some(text_bytes) if text_bytes < available_bytes => {
+            return Err(CodecError::malformed(
+                CODEC,
+                header_bytes + text_bytes,
+                format!("{} trailing bytes after the entry", available_bytes - text_bytes),
+            ));
         }
-        let metadata_at = header_bytes + message_bytes;
-        let message =
-            utf8_field(CODEC, &bytes[header_bytes..metadata_at], header_bytes, "message")?;
-        let metadata = if has_metadata {
-            let text = utf8_field(CODEC, &bytes[metadata_at..], metadata_at, "metadata")?;
-            metadata_field(CODEC, text, metadata_at)?;
-            Some(Cow::Borrowed(text))
-        } else {
-            None
-        };
-        Ok(Entry { key, message: Cow::Borrowed(message), metadata })
+        _ => {
+            return Err(CodecError::truncated(
+                CODEC,
+                header_bytes,
+                message_bytes as u64 + metadata_bytes as u64,
+                available_bytes,
+            ));
+        }
     }
+    let metadata_at = header_bytes + message_bytes;
+    let message = utf8_field(CODEC, &bytes[header_bytes..metadata_at], header_bytes, "message")?;
+    let metadata = if has_metadata {
+        let text = utf8_field(CODEC, &bytes[metadata_at..], metadata_at, "metadata")?;
+        if check_metadata {
+            metadata_field(CODEC, text, metadata_at)?;
+        }
+        Some(Cow::Borrowed(text))
+    } else {
+        None
+    };
+    Ok(Entry { key, message: Cow::Borrowed(message), metadata })
 }
 
 #[cfg(test)]

@@ -195,37 +195,48 @@ impl EntryCodec for CborCodec {
     }
 
     fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError> {
-        let mut reader = Reader { bytes, at: 0 };
-        match reader.header()? {
-            (Header::Array(Some(ARRAY_ITEMS)), _) => {}
-            (other, at) => {
-                return Err(unexpected(at, "entry", "an array of 4 items", other));
-            }
-        }
-        let timestamp_ms = reader.unsigned("timestamp_ms")?;
-        let seq = reader.unsigned("seq")?;
-        let (message, _) = match reader.header()? {
-            (Header::Text(Some(len)), _) => reader.text_body(len, "message")?,
-            (other, at) => return Err(unexpected(at, "message", "text", other)),
-        };
-        let metadata = match reader.header()? {
-            (Header::Text(Some(len)), _) => {
-                let (text, at) = reader.text_body(len, "metadata")?;
-                metadata_field(CODEC, text, at)?;
-                Some(Cow::Borrowed(text))
-            }
-            (Header::Simple(simple::NULL), _) => None,
-            (other, at) => return Err(unexpected(at, "metadata", "text or null", other)),
-        };
-        if reader.at != bytes.len() {
-            return Err(CodecError::malformed(
-                CODEC,
-                reader.at,
-                format!("{} trailing bytes after the entry", bytes.len() - reader.at),
-            ));
-        }
-        Ok(Entry { key: Key::new(timestamp_ms, seq), message: Cow::Borrowed(message), metadata })
+        decode(bytes, true)
     }
+
+    fn decode_trusted<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError> {
+        decode(bytes, false)
+    }
+}
+
+/// Decodes the array above, checking the metadata is an object when `check_metadata`.
+fn decode(bytes: &[u8], check_metadata: bool) -> Result<Entry<'_>, CodecError> {
+    let mut reader = Reader { bytes, at: 0 };
+    match reader.header()? {
+        (Header::Array(Some(ARRAY_ITEMS)), _) => {}
+        (other, at) => {
+            return Err(unexpected(at, "entry", "an array of 4 items", other));
+        }
+    }
+    let timestamp_ms = reader.unsigned("timestamp_ms")?;
+    let seq = reader.unsigned("seq")?;
+    let (message, _) = match reader.header()? {
+        (Header::Text(Some(len)), _) => reader.text_body(len, "message")?,
+        (other, at) => return Err(unexpected(at, "message", "text", other)),
+    };
+    let metadata = match reader.header()? {
+        (Header::Text(Some(len)), _) => {
+            let (text, at) = reader.text_body(len, "metadata")?;
+            if check_metadata {
+                metadata_field(CODEC, text, at)?;
+            }
+            Some(Cow::Borrowed(text))
+        }
+        (Header::Simple(simple::NULL), _) => None,
+        (other, at) => return Err(unexpected(at, "metadata", "text or null", other)),
+    };
+    if reader.at != bytes.len() {
+        return Err(CodecError::malformed(
+            CODEC,
+            reader.at,
+            format!("{} trailing bytes after the entry", bytes.len() - reader.at),
+        ));
+    }
+    Ok(Entry { key: Key::new(timestamp_ms, seq), message: Cow::Borrowed(message), metadata })
 }
 
 #[cfg(test)]
