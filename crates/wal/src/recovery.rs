@@ -363,47 +363,48 @@ fn corruption(damage: &Damage) -> WalError {
 }
 
 impl Scan {
-    /// Makes the directory match the scan: removes leftover temporary files and dropped
-    /// segments, and zeroes every non-zero byte after the last segment's kept data, so that
-    /// stale bytes can never be mistaken for records appended later.
+    /// Makes the directory match the scan, durably: removes leftover temporary files and dropped
+    /// segments, settles the last segment (see [`settle_last`]), and syncs the directory, which
+    /// also makes durable any segment name whose directory sync failed in an earlier process.
     pub(crate) fn repair(&self, dir: &Path, fs: &dyn FileSystem) -> Result<()> {
-        let mut removed = false;
         for path in self.report.removed_temp_files.iter().chain(&self.drop_paths) {
             fs.remove_file(path).map_err(io_err("remove", path))?;
-            removed = true;
-        }
-        if removed {
-            fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
         }
         if let (true, Some(last)) = (self.zero_tail_of_last, self.segments.last()) {
-            zero_after(fs, &last.path, last.valid_end)?;
+            settle_last(fs, &last.path, last.valid_end)?;
         }
-        Ok(())
+        fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
     }
 }
 
-/// Overwrites with zeros every non-zero 64 KiB chunk of `path` after `from`, then syncs if it
-/// wrote anything. Reading is cheap (mostly preallocated, never-written space); writing happens
-/// only after a crash left bytes behind.
-fn zero_after(fs: &dyn FileSystem, path: &Path, from: u64) -> Result<()> {
-    const CHUNK_BYTES: u64 = 64 << 10;
+/// Makes the last segment durably hold what recovery kept and nothing after it:
+/// - The kept bytes `0..valid_end` are written again, then synced. What recovery read may be in
+///   the page cache only: after a failed `fdatasync` Linux marks the pages clean, so no later
+///   sync writes them ("fsyncgate"). Left so, the reopened log would append and acknowledge
+///   records after a hole that the next power cut exposes. Writing dirties the pages again.
+/// - Everything after `valid_end` is cut off and the file extended back to its length (zeros,
+///   space reserved), so that stale bytes of a torn write are never taken for records appended
+///   later. Unlike overwriting non-zero bytes, this does not trust what the page cache shows, so
+///   it also undoes a tail that an earlier attempt zeroed in the cache but failed to sync.
+///
+/// Costs one write of the segment's data (at most about `segment_bytes_max`) and one sync per
+/// open.
+fn settle_last(fs: &dyn FileSystem, path: &Path, valid_end: u64) -> Result<()> {
+    const CHUNK_BYTES: u64 = 1 << 20;
     let file = fs.open(path, OpenMode::ReadWrite).map_err(io_err("open", path))?;
     let len_bytes = file.len().map_err(io_err("stat", path))?;
-    let mut buf = vec![0u8; CHUNK_BYTES as usize];
-    let mut wrote = false;
-    let mut at = from;
-    while at < len_bytes {
-        let n = CHUNK_BYTES.min(len_bytes - at) as usize;
+    debug_assert!(valid_end <= len_bytes, "kept data ends past the end of {}", path.display());
+    let mut buf = vec![0u8; CHUNK_BYTES.min(valid_end) as usize];
+    let mut at = 0;
+    while at < valid_end {
+        let n = CHUNK_BYTES.min(valid_end - at) as usize;
         file.read_exact_at(&mut buf[..n], at).map_err(io_err("read", path))?;
-        if buf[..n].iter().any(|&b| b != 0) {
-            buf[..n].fill(0);
-            file.write_all_at(&buf[..n], at).map_err(io_err("write", path))?;
-            wrote = true;
-        }
+        file.write_all_at(&buf[..n], at).map_err(io_err("write", path))?;
         at += n as u64;
     }
-    if wrote {
-        file.sync_data().map_err(io_err("fdatasync", path))?;
+    if len_bytes > valid_end {
+        file.set_len(valid_end).map_err(io_err("truncate", path))?;
+        file.allocate(len_bytes).map_err(io_err("preallocate", path))?;
     }
-    Ok(())
+    file.sync_data().map_err(io_err("fdatasync", path))
 }

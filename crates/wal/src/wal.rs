@@ -90,6 +90,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled whenever a leader finishes.
     progress: Condvar,
+    /// Held by `truncate_before`, so segments are removed strictly oldest first.
+    truncation: Mutex<()>,
 }
 
 /// The current segment, shared with the leader that writes to it.
@@ -197,8 +199,13 @@ impl Wal {
             active: Arc::new(active),
             stats: WalStats::default(),
         };
-        let shared =
-            Arc::new(Shared { dir, options, state: Mutex::new(state), progress: Condvar::new() });
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            state: Mutex::new(state),
+            progress: Condvar::new(),
+            truncation: Mutex::new(()),
+        });
         let syncer = match shared.options.durability {
             Durability::Batch { max_delay, .. } => {
                 let (stop, stopped) = crossbeam_channel::bounded(1);
@@ -309,20 +316,26 @@ impl Wal {
     /// stored them elsewhere). The current segment is never deleted. Returns how many segments
     /// were deleted. A [`Replay`] still reading a deleted segment fails with an error.
     pub fn truncate_before(&self, seq: u64) -> Result<usize> {
+        let _one_at_a_time = self.shared.truncation.lock().unwrap_or_else(|e| e.into_inner());
         let doomed: Vec<SegmentState> = {
-            let mut state = self.shared.lock();
+            let state = self.shared.lock();
             let keep_from = state
                 .segments
                 .windows(2)
                 .position(|pair| pair[1].first_seq > seq)
                 .unwrap_or(state.segments.len() - 1);
-            state.segments.drain(..keep_from).collect()
+            state.segments[..keep_from].to_vec()
         };
         let fs = &*self.shared.options.fs;
         // Oldest first, the directory synced after each: a crash part-way leaves a log that
-        // still starts cleanly at its oldest remaining segment.
+        // still starts cleanly at its oldest remaining segment. A segment leaves the state only
+        // once its file is removed, so after a failure part-way the rest stay listed and a later
+        // call removes them: a newer segment is never removed while an older one stays, which
+        // would leave a hole that recovery must take for lost records.
         for segment in &doomed {
             fs.remove_file(&segment.path).map_err(io_err("remove", &segment.path))?;
+            let removed = self.shared.lock().segments.remove(0);
+            debug_assert_eq!(removed.id, segment.id, "only truncation removes segments");
             fs.sync_dir(&self.shared.dir).map_err(io_err("fsync directory", &self.shared.dir))?;
         }
         Ok(doomed.len())
