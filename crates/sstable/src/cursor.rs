@@ -25,7 +25,7 @@
 
 use crate::error::{Error, Result};
 use crate::reader::BlockReader;
-use crate::table::TableInner;
+use crate::table::{Check, TableInner};
 use logstore_entry::{Entry, Key};
 use std::iter::FusedIterator;
 use std::ops::Range;
@@ -151,12 +151,16 @@ impl TableCursor {
 
     /// The current entry, borrowing its text from the decoded block, or `None` once the range
     /// is exhausted. Decodes on every call; an entry that does not decode is an error.
+    ///
+    /// The block's checksum was verified when it was loaded, so this decodes with the codec's
+    /// [`decode_trusted`](logstore_entry::EntryCodec::decode_trusted): it does not re-parse
+    /// the metadata JSON the writer checked. [`Table::verify`](crate::Table::verify) does.
     #[inline]
     pub fn entry(&self) -> Option<Result<Entry<'_>>> {
         if !self.valid {
             return None;
         }
-        Some(self.reader.entry(&self.table, self.pos))
+        Some(self.reader.entry(&self.table, self.pos, Check::Trusted))
     }
 
     /// Moves to the next entry in the cursor's direction (a no-op once exhausted). May read

@@ -19,7 +19,7 @@ use crate::compression::{self, Compression};
 use crate::cursor::Direction;
 use crate::error::{Error, Region, Result};
 use crate::format;
-use crate::table::TableInner;
+use crate::table::{Check, TableInner};
 use logstore_entry::Entry;
 use std::ops::Range;
 
@@ -78,12 +78,12 @@ impl BlockReader {
         }
     }
 
-    /// Decodes entry `pos` of the loaded block.
+    /// Decodes entry `pos` of the loaded block, checking it as `check` says.
     #[inline]
-    pub fn entry(&self, table: &TableInner, pos: usize) -> Result<Entry<'_>> {
+    pub fn entry(&self, table: &TableInner, pos: usize, check: Check) -> Result<Entry<'_>> {
         // The cursor only asks for a record of a loaded block.
         let block = self.block.unwrap_or(0);
-        table.decode(block, self.body(), &self.records[pos])
+        table.decode(block, self.body(), &self.records[pos], check)
     }
 
     /// Makes `block` the loaded block, reading (if it is not in the chunk) a chunk that

@@ -5,8 +5,8 @@
 //! key bounds equal to the footer's). [`Table::verify`] adds everything else: every block's
 //! checksum, decompression and record layout (keys strictly increasing inside it, its count and
 //! first and last keys equal to its index entry's, hence keys increasing across the table and
-//! matching the footer's bounds), every entry decoding with the table's codec to the key its
-//! record names, and the entry count and raw payload size equal to the footer's.
+//! matching the footer's bounds), every entry decoding with the table's codec, fully checked
+//! (metadata included, which range reads trust), to the key its record names, and the entry count and raw payload size equal to the footer's.
 
 use crate::cursor::Direction;
 use crate::error::{Region, Result};
@@ -14,7 +14,7 @@ use crate::format::KEY_BYTES;
 use crate::options::ReadOptions;
 use crate::reader::BlockReader;
 use crate::stats::TableStats;
-use crate::table::Table;
+use crate::table::{Check, Table};
 use logstore_fs::FileSystem;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ impl Table {
         for block in blocks.clone() {
             reader.load(table, block, Direction::Forward, blocks.clone())?;
             for pos in 0..reader.records().len() {
-                let entry = reader.entry(table, pos)?;
+                let entry = reader.entry(table, pos, Check::Full)?;
                 entry_count += 1;
                 payload_bytes += (KEY_BYTES + entry.payload_bytes()) as u64;
             }

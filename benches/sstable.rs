@@ -1,0 +1,201 @@
+//! Tables: full scan, reading the newest 1,000 entries, open, and size against the raw payload.
+//!
+//! ```text
+//! cargo bench -p logstore-benches --bench sstable
+//! ```
+//!
+//! The table holds [`logstore_benches::entries`]`(100_000, 42)` (messages of 16..=1,024 bytes,
+//! metadata on every other entry) in 16 KiB blocks, on the real file system ([`StdFs`]) in a
+//! temporary directory. It was just written and is read once more before anything is timed,
+//! and criterion warms up each benchmark: every read is served from a warm page cache.
+//!
+//! - `sstable/scan_100k/*`: one iteration reads all 100,000 entries through a new cursor and
+//!   touches each one's text (sums its lengths); time per entry = reported time / 100,000
+//!   (the `thrpt` line gives entries per second). `borrowed` uses [`TableCursor::entry`]
+//!   (text borrowed from the block), `owned` the `Iterator` of owned entries, `keys` only
+//!   walks keys without decoding entries.
+//! - `sstable/tail_1000/*`: the newest 1,000 entries of the table, by a forward range from the
+//!   1,000th-newest key, and by a backward scan stopped after 1,000 entries.
+//! - `sstable/open`: [`Table::open`] (footer and index, nothing else).
+//!
+//! Before the benchmarks, it prints each table's size against its raw payload, which is
+//! defined as Σ (16-byte key + message bytes + metadata bytes), for every codec, without and
+//! with LZ4, on the generated entries and on the Loghub samples (every line a message, no
+//! metadata).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group};
+use logstore_entry::{CodecId, Entry, Key};
+use logstore_fs::StdFs;
+use logstore_sstable::{
+    Compression, Direction, ReadOptions, Table, TableBuilder, TableCursor, TableOptions, TableStats,
+};
+
+const ENTRIES: usize = 100_000;
+const SEED: u64 = 42;
+const TAIL: usize = 1_000;
+
+fn build(
+    dir: &Path,
+    name: &str,
+    entries: &[Entry<'_>],
+    options: TableOptions,
+) -> (PathBuf, TableStats) {
+    let path = dir.join(name);
+    let mut builder = TableBuilder::create(Arc::new(StdFs), &path, options).expect("create");
+    for entry in entries {
+        builder.add(entry).expect("add");
+    }
+    (path, builder.finish().expect("finish"))
+}
+
+/// Reads the whole cursor through the borrowing API; returns the text bytes seen.
+fn drain_borrowed(mut cursor: TableCursor, limit: usize) -> usize {
+    let mut bytes = 0;
+    let mut seen = 0;
+    while let Some(entry) = cursor.entry() {
+        let entry = entry.expect("decode");
+        bytes += entry.message.len() + entry.metadata.as_ref().map_or(0, |m| m.len());
+        seen += 1;
+        if seen == limit {
+            break;
+        }
+        cursor.advance().expect("advance");
+    }
+    bytes
+}
+
+fn print_sizes(dir: &Path, generated: &[Entry<'_>]) {
+    let mut workloads: Vec<(&str, Vec<Entry<'_>>)> =
+        vec![("generated", generated.iter().map(Entry::borrowed).collect())];
+    match logstore_benches::loghub_lines() {
+        Some(lines) => {
+            let entries = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    Entry::new(
+                        Key::new(1_700_000_000_000 + i as u64, i as u64 + 1),
+                        line,
+                        None::<String>,
+                    )
+                })
+                .collect();
+            workloads.push(("loghub", entries));
+        }
+        None => eprintln!("sizes/loghub: samples absent, skipped"),
+    }
+    for (name, entries) in &workloads {
+        for codec in CodecId::ALL {
+            for compression in Compression::ALL {
+                let options = TableOptions { codec, compression, ..TableOptions::default() };
+                let file = format!("size-{name}-{codec}-{compression}.sst");
+                let (path, stats) = build(dir, &file, entries, options);
+                eprintln!(
+                    "sizes/{name}/{codec}/{compression}: {} entries, payload {} B, file {} B = {:.4}x payload \
+                     (blocks {} B stored / {} B decoded, index {} B, {} blocks)",
+                    stats.entry_count,
+                    stats.payload_bytes,
+                    stats.file_bytes,
+                    stats.size_ratio(),
+                    stats.data_bytes,
+                    stats.raw_data_bytes,
+                    stats.index_bytes,
+                    stats.block_count,
+                );
+                std::fs::remove_file(path).expect("remove");
+            }
+        }
+    }
+}
+
+fn tables(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entries = logstore_benches::entries(ENTRIES, SEED);
+    print_sizes(dir.path(), &entries);
+
+    let mut opened = Vec::new();
+    for (name, codec, compression) in [
+        ("binary", CodecId::Binary, Compression::None),
+        ("binary_lz4", CodecId::Binary, Compression::Lz4),
+        ("cbor", CodecId::Cbor, Compression::None),
+        ("json", CodecId::Json, Compression::None),
+    ] {
+        let options = TableOptions { codec, compression, ..TableOptions::default() };
+        let (path, stats) = build(dir.path(), &format!("{name}.sst"), &entries, options);
+        let table = Table::open(&StdFs, &path, ReadOptions::default()).expect("open");
+        // Read it all once: the page cache is warm, and the table is right.
+        assert_eq!(table.verify().expect("verify"), stats);
+        opened.push((name, path, table));
+    }
+
+    let mut group = c.benchmark_group("sstable/scan_100k");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    for (name, _, table) in &opened {
+        group.bench_function(format!("{name}/borrowed"), |b| {
+            b.iter(|| {
+                black_box(drain_borrowed(table.scan(Direction::Forward).expect("scan"), usize::MAX))
+            })
+        });
+    }
+    let (_, binary_path, binary) = &opened[0];
+    group.bench_function("binary/owned", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            for entry in binary.scan(Direction::Forward).expect("scan").into_entries() {
+                let entry = entry.expect("decode");
+                bytes += entry.message.len() + entry.metadata.as_ref().map_or(0, |m| m.len());
+            }
+            black_box(bytes)
+        })
+    });
+    group.bench_function("binary/backward_borrowed", |b| {
+        b.iter(|| {
+            black_box(drain_borrowed(binary.scan(Direction::Backward).expect("scan"), usize::MAX))
+        })
+    });
+    group.bench_function("binary/keys", |b| {
+        b.iter(|| {
+            let mut cursor = binary.scan(Direction::Forward).expect("scan");
+            let mut sum = 0u64;
+            while let Some(key) = cursor.key() {
+                sum = sum.wrapping_add(key.seq);
+                cursor.advance().expect("advance");
+            }
+            black_box(sum)
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("sstable/tail_1000");
+    group.throughput(Throughput::Elements(TAIL as u64));
+    let from = entries[ENTRIES - TAIL].key;
+    for (name, _, table) in &opened {
+        group.bench_function(format!("{name}/forward_range"), |b| {
+            b.iter(|| {
+                let cursor = table.range(from.., Direction::Forward).expect("range");
+                black_box(drain_borrowed(cursor, usize::MAX))
+            })
+        });
+    }
+    group.bench_function("binary/backward_take", |b| {
+        b.iter(|| black_box(drain_borrowed(binary.scan(Direction::Backward).expect("scan"), TAIL)))
+    });
+    group.finish();
+
+    c.bench_function("sstable/open", |b| {
+        b.iter(|| {
+            black_box(Table::open(&StdFs, binary_path, ReadOptions::default()).expect("open"))
+        })
+    });
+}
+
+criterion_group!(benches, tables);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
