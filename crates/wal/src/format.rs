@@ -14,6 +14,13 @@ pub const SEGMENT_HEADER_BYTES: u64 = 32;
 /// Bytes of the frame in front of every record's payload.
 pub const RECORD_HEADER_BYTES: usize = 20;
 
+/// Name of the clean-shutdown marker in the log directory.
+pub(crate) const CLEAN_MARKER_NAME: &str = "CLEAN";
+/// First bytes of the clean-shutdown marker.
+const CLEAN_MAGIC: [u8; 8] = *b"LSTWALCL";
+/// Bytes of the clean-shutdown marker.
+pub(crate) const CLEAN_MARKER_BYTES: usize = 40;
+
 /// Suffix of a segment file: `00000000000000000042.wal`.
 const SEGMENT_SUFFIX: &str = ".wal";
 /// Suffix of a segment being created; never read, removed on open.
@@ -113,6 +120,42 @@ impl SegmentHeader {
             return Err(format!("format version {version}, this build reads {FORMAT_VERSION}"));
         }
         Ok(SegmentHeader { segment_id: le_u64(&bytes[12..20]), first_seq: le_u64(&bytes[20..28]) })
+    }
+}
+
+/// Written by a clean close: every byte of every segment is synced, and the last segment holds
+/// nothing after `valid_end` but never-written preallocated space. Removed by the next open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CleanMarker {
+    pub segment_id: u64,
+    pub valid_end: u64,
+    pub next_seq: u64,
+}
+
+impl CleanMarker {
+    pub(crate) fn encode(&self) -> [u8; CLEAN_MARKER_BYTES] {
+        let mut out = [0u8; CLEAN_MARKER_BYTES];
+        out[0..8].copy_from_slice(&CLEAN_MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[12..20].copy_from_slice(&self.segment_id.to_le_bytes());
+        out[20..28].copy_from_slice(&self.valid_end.to_le_bytes());
+        out[28..36].copy_from_slice(&self.next_seq.to_le_bytes());
+        let crc = crc32c::crc32c(&out[0..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// The marker, or `None` if the bytes are not an intact marker of this version.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<CleanMarker> {
+        let ok = bytes.len() == CLEAN_MARKER_BYTES
+            && bytes[0..8] == CLEAN_MAGIC
+            && le_u32(&bytes[8..12]) == FORMAT_VERSION
+            && le_u32(&bytes[36..40]) == crc32c::crc32c(&bytes[0..36]);
+        ok.then(|| CleanMarker {
+            segment_id: le_u64(&bytes[12..20]),
+            valid_end: le_u64(&bytes[20..28]),
+            next_seq: le_u64(&bytes[28..36]),
+        })
     }
 }
 
@@ -225,6 +268,19 @@ mod tests {
         assert_eq!((header.seq, header.payload_len), (99, payload.len() as u32));
         assert!(header.checksum_matches(&frame, payload));
         assert!(!header.checksum_matches(&frame, b"some payload byteZ"));
+    }
+
+    #[test]
+    fn clean_marker_round_trip_and_damage_is_ignored() {
+        let marker = CleanMarker { segment_id: 3, valid_end: 4096, next_seq: 77 };
+        let bytes = marker.encode();
+        assert_eq!(CleanMarker::decode(&bytes), Some(marker));
+        assert_eq!(CleanMarker::decode(&bytes[..39]), None);
+        for at in 0..bytes.len() {
+            let mut bad = bytes;
+            bad[at] ^= 0x10;
+            assert_eq!(CleanMarker::decode(&bad), None, "byte {at}");
+        }
     }
 
     #[test]

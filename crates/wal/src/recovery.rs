@@ -6,7 +6,10 @@
 //! can also inspect a log without changing it.
 
 use crate::error::{Result, WalError, io_err};
-use crate::format::{self, RecordKind, SEGMENT_HEADER_BYTES, TEMP_SUFFIX};
+use crate::format::{
+    self, CLEAN_MARKER_BYTES, CLEAN_MARKER_NAME, CleanMarker, RecordKind, SEGMENT_HEADER_BYTES,
+    TEMP_SUFFIX,
+};
 use crate::options::{RecoveryMode, WalOptions};
 use crate::segment::{Frame, SegmentReader};
 use logstore_fs::{FileSystem, OpenMode};
@@ -46,6 +49,10 @@ pub struct RecoveryReport {
     pub dropped_segments: Vec<PathBuf>,
     /// Leftover temporary files of a segment creation cut short by a crash, removed.
     pub removed_temp_files: Vec<PathBuf>,
+    /// The log was closed cleanly last time (its clean-shutdown marker matched what recovery
+    /// found), so the scan of the preallocated tail and the rewrite of the last segment were
+    /// skipped.
+    pub clean_shutdown: bool,
 }
 
 /// What recovery keeps of one segment.
@@ -67,8 +74,8 @@ pub(crate) struct Scan {
     pub report: RecoveryReport,
     /// Segment files to delete (dropped by the recovery mode).
     drop_paths: Vec<PathBuf>,
-    /// Where the last segment's kept data ends, if bytes after it must be zeroed.
-    zero_tail_of_last: bool,
+    /// The clean-shutdown marker file, if there is one (removed by `repair`).
+    marker_path: Option<PathBuf>,
     /// The id a new segment gets: above every segment seen, kept or not.
     pub next_segment_id: u64,
 }
@@ -78,16 +85,26 @@ pub(crate) fn scan(dir: &Path, options: &WalOptions) -> Result<Scan> {
     let fs = &*options.fs;
     let mut ids = Vec::new();
     let mut report = RecoveryReport::default();
+    let mut marker_path = None;
     for name in fs.list_dir(dir).map_err(io_err("list", dir))? {
         if let Some(id) = format::parse_segment_name(&name) {
             ids.push(id);
         } else if name.ends_with(TEMP_SUFFIX) {
             report.removed_temp_files.push(dir.join(name));
+        } else if name == CLEAN_MARKER_NAME {
+            marker_path = Some(dir.join(name));
         }
     }
     ids.sort_unstable();
+    // A damaged or unreadable marker is no promise: recover as after a crash.
+    let clean = match &marker_path {
+        Some(path) => read_marker(fs, path)?,
+        None => None,
+    };
     let mut scanner = Scanner {
         mode: options.recovery_mode,
+        clean,
+        clean_end_found: false,
         report,
         segments: Vec::new(),
         drop_paths: Vec::new(),
@@ -108,9 +125,13 @@ pub(crate) fn scan(dir: &Path, options: &WalOptions) -> Result<Scan> {
             }
         }
     }
-    let zero_tail_of_last = !scanner.segments.is_empty();
     let next_seq = scanner.next_seq.unwrap_or(1);
     let mut report = scanner.report;
+    report.clean_shutdown = scanner.clean_end_found
+        && clean.is_some_and(|marker| marker.next_seq == next_seq)
+        && report.torn_tail.is_none()
+        && report.skipped.is_empty()
+        && scanner.drop_paths.is_empty();
     report.segments = scanner.segments.len();
     report.records = scanner.records;
     report.next_seq = next_seq;
@@ -120,7 +141,7 @@ pub(crate) fn scan(dir: &Path, options: &WalOptions) -> Result<Scan> {
         segments: scanner.segments,
         report,
         drop_paths: scanner.drop_paths,
-        zero_tail_of_last,
+        marker_path,
         next_segment_id: ids.last().map_or(1, |id| id + 1),
     })
 }
@@ -142,6 +163,10 @@ enum AfterDamage {
 
 struct Scanner {
     mode: RecoveryMode,
+    /// The clean-shutdown marker, if an intact one was found.
+    clean: Option<CleanMarker>,
+    /// Whether the last segment ended exactly where the marker says.
+    clean_end_found: bool,
     report: RecoveryReport,
     segments: Vec<SegmentState>,
     drop_paths: Vec<PathBuf>,
@@ -213,6 +238,8 @@ impl Scanner {
         let mut next_seq = header.first_seq;
         self.gap_allowed = false;
         let mut offset = SEGMENT_HEADER_BYTES;
+        // The sequence number after the last request kept (the one ending at `valid_end`).
+        let mut kept_seq_end = header.first_seq;
         // The batch being read: its start offset and first sequence number.
         let mut batch: Option<(u64, u64)> = None;
         let flow = loop {
@@ -245,6 +272,7 @@ impl Scanner {
                         offset = next;
                         if batch.is_none() {
                             state.valid_end = next;
+                            kept_seq_end = next_seq;
                         }
                     }
                     problem
@@ -252,6 +280,16 @@ impl Scanner {
                 Frame::End => match batch {
                     Some((start, _)) => {
                         Some(format!("batch starting at offset {start} is incomplete"))
+                    }
+                    None if is_last
+                        && self
+                            .clean
+                            .is_some_and(|m| m.segment_id == id && m.valid_end == offset) =>
+                    {
+                        // A clean close synced everything and wrote nothing past this point:
+                        // the preallocated tail need not be searched.
+                        self.clean_end_found = true;
+                        break Flow::Next;
                     }
                     None => match reader.find_valid_after(offset, next_seq, false)? {
                         Some(at) => {
@@ -273,15 +311,22 @@ impl Scanner {
             let seq_after_damage = next_seq;
             next_seq = seq_resume;
             let found = Found { cut_at, damage_at: offset, seq_after_damage };
-            match self.damage(&mut reader, path, found, reason, is_last)? {
+            let flow = match self.damage(&mut reader, path, found, reason, is_last)? {
                 AfterDamage::ResumeAt(resume) => {
                     state.skips.push((cut_at, resume));
                     self.gap_allowed = true;
                     offset = resume;
+                    continue;
                 }
-                AfterDamage::CutHere => break Flow::Next,
-                AfterDamage::CutAndStop => break Flow::StopAll,
-            }
+                AfterDamage::CutHere => Flow::Next,
+                AfterDamage::CutAndStop => Flow::StopAll,
+            };
+            // The log goes on right after the last request kept: records read after damage
+            // skipped earlier, and cut off now, leave neither their sequence numbers nor the
+            // skip (whose gap precedes nothing kept) behind.
+            next_seq = kept_seq_end;
+            state.skips.retain(|&(start, _)| start < state.valid_end);
+            break flow;
         };
         self.next_seq = Some(next_seq);
         self.segments.push(state);
@@ -336,6 +381,8 @@ impl Scanner {
                     }
                     None => {
                         self.report.skipped.push(damage(len_bytes - at, reason));
+                        // The next segment may start past the records skipped here.
+                        self.gap_allowed = true;
                         Ok(AfterDamage::CutHere)
                     }
                 }
@@ -354,6 +401,20 @@ struct Found {
     seq_after_damage: u64,
 }
 
+/// Reads the clean-shutdown marker; `None` if it is not an intact marker.
+fn read_marker(fs: &dyn FileSystem, path: &Path) -> Result<Option<CleanMarker>> {
+    let file = fs.open(path, OpenMode::Read).map_err(io_err("open", path))?;
+    let mut bytes = [0u8; CLEAN_MARKER_BYTES + 1];
+    let mut len = 0;
+    while len < bytes.len() {
+        match file.read_at(&mut bytes[len..], len as u64).map_err(io_err("read", path))? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    Ok(CleanMarker::decode(&bytes[..len]))
+}
+
 fn corruption(damage: &Damage) -> WalError {
     WalError::Corruption {
         path: damage.path.clone(),
@@ -363,14 +424,19 @@ fn corruption(damage: &Damage) -> WalError {
 }
 
 impl Scan {
-    /// Makes the directory match the scan, durably: removes leftover temporary files and dropped
-    /// segments, settles the last segment (see [`settle_last`]), and syncs the directory, which
-    /// also makes durable any segment name whose directory sync failed in an earlier process.
+    /// Makes the directory match the scan, durably: removes leftover temporary files, dropped
+    /// segments and the clean-shutdown marker (it promises nothing about what this process will
+    /// write), settles the last segment unless the log was closed cleanly (see [`settle_last`]),
+    /// and syncs the directory, which also makes durable any segment name whose directory sync
+    /// failed in an earlier process.
     pub(crate) fn repair(&self, dir: &Path, fs: &dyn FileSystem) -> Result<()> {
-        for path in self.report.removed_temp_files.iter().chain(&self.drop_paths) {
+        let marker = self.marker_path.iter();
+        for path in self.report.removed_temp_files.iter().chain(&self.drop_paths).chain(marker) {
             fs.remove_file(path).map_err(io_err("remove", path))?;
         }
-        if let (true, Some(last)) = (self.zero_tail_of_last, self.segments.last()) {
+        // After a clean close every byte is on disk and nothing follows the data: nothing to
+        // settle. After anything else, the last segment may hold bytes only the page cache has.
+        if let (false, Some(last)) = (self.report.clean_shutdown, self.segments.last()) {
             settle_last(fs, &last.path, last.valid_end)?;
         }
         fs.sync_dir(dir).map_err(io_err("fsync directory", dir))

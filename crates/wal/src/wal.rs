@@ -1,7 +1,9 @@
 //! The log: appends with group commit, sync, truncation, replay, close.
 
 use crate::error::{Result, WalError, io_err};
-use crate::format::{self, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader};
+use crate::format::{
+    self, CleanMarker, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader,
+};
 use crate::options::{Durability, WalOptions};
 use crate::recovery::{self, RecoveryReport, SegmentState};
 use crate::replay::Replay;
@@ -361,6 +363,30 @@ impl Wal {
         ))
     }
 
+    /// Starts a new segment for the records appended from now on, so that every record so far
+    /// sits in segments that [`Wal::truncate_before`] can delete once they are stored
+    /// elsewhere. Does nothing if the current segment holds no records. Syncs.
+    pub fn rotate(&self) -> Result<()> {
+        let mut state = self.shared.lock();
+        state.usable()?;
+        if state.tail_offset == SEGMENT_HEADER_BYTES {
+            return Ok(());
+        }
+        state.tail_segment_id += 1;
+        state.tail_offset = SEGMENT_HEADER_BYTES;
+        let target = state.tail_segment_id;
+        let first_seq = state.next_seq;
+        state.queue.push(Placed {
+            segment_id: target,
+            offset: SEGMENT_HEADER_BYTES,
+            first_seq,
+            bytes: Vec::new(),
+        });
+        let end = state.next_seq;
+        self.shared
+            .wait_until(state, true, |state| state.active.id >= target && state.durable_seq >= end)
+    }
+
     /// Sequence number the next append gets.
     pub fn next_seq(&self) -> u64 {
         self.shared.lock().next_seq
@@ -392,11 +418,43 @@ impl Wal {
             let _ = handle.join();
         }
         let result = self.sync();
-        self.shared.lock().closed = true;
-        match result {
-            Err(WalError::Closed) => Ok(()),
-            other => other,
+        let (marker, active) = {
+            let mut state = self.shared.lock();
+            if state.closed {
+                return Ok(());
+            }
+            state.closed = true;
+            let last = state.segments.last().expect("a log always has a segment");
+            let marker = CleanMarker {
+                segment_id: last.id,
+                valid_end: last.valid_end,
+                next_seq: state.next_seq,
+            };
+            (marker, state.active.clone())
+        };
+        result?;
+        // One more sync through the log's own handle: the marker is only written if the file
+        // this log wrote is still healthy (not after a write error, nor by a handle that
+        // outlived its file system's crash).
+        active.file.sync_data().map_err(io_err("fdatasync", &active.path))?;
+        // Everything is synced and nothing will be written after `valid_end`: say so, so that
+        // the next open can skip the crash-recovery work (see `RecoveryReport::clean_shutdown`).
+        self.write_clean_marker(marker)
+    }
+
+    fn write_clean_marker(&self, marker: CleanMarker) -> Result<()> {
+        let fs = &*self.shared.options.fs;
+        let dir = &self.shared.dir;
+        let path = dir.join(format::CLEAN_MARKER_NAME);
+        let temp = dir.join(format!("{}{}", format::CLEAN_MARKER_NAME, format::TEMP_SUFFIX));
+        if fs.exists(&temp).map_err(io_err("stat", &temp))? {
+            fs.remove_file(&temp).map_err(io_err("remove", &temp))?;
         }
+        let file = fs.open(&temp, OpenMode::CreateNew).map_err(io_err("create", &temp))?;
+        file.write_all_at(&marker.encode(), 0).map_err(io_err("write", &temp))?;
+        file.sync_data().map_err(io_err("fdatasync", &temp))?;
+        fs.rename(&temp, &path).map_err(io_err("rename", &temp))?;
+        fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
     }
 
     fn check_record(&self, payload: &[u8]) -> Result<()> {
@@ -526,13 +584,25 @@ impl Shared {
     /// the writes itself when no other leader is at work.
     fn wait_for<'a>(
         &'a self,
-        mut state: MutexGuard<'a, State>,
+        state: MutexGuard<'a, State>,
         seq_end: u64,
         durable: bool,
     ) -> Result<()> {
+        self.wait_until(state, durable, |state| {
+            (if durable { state.durable_seq } else { state.written_seq }) >= seq_end
+        })
+    }
+
+    /// Waits until `done` holds, leading a round of writes (synced if `durable`) whenever it
+    /// does not and no other leader is at work.
+    fn wait_until<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        durable: bool,
+        done: impl Fn(&State) -> bool,
+    ) -> Result<()> {
         loop {
-            let done = if durable { state.durable_seq } else { state.written_seq };
-            if done >= seq_end {
+            if done(&state) {
                 return Ok(());
             }
             if let Some(cause) = &state.poisoned {
@@ -626,8 +696,14 @@ impl Shared {
                 }
                 &run
             };
-            active.file.write_all_at(bytes, first.offset).map_err(io_err("write", &active.path))?;
-            led.writes += 1;
+            if !bytes.is_empty() {
+                // (Empty only for a rotation with no records yet: see `Wal::rotate`.)
+                active
+                    .file
+                    .write_all_at(bytes, first.offset)
+                    .map_err(io_err("write", &active.path))?;
+                led.writes += 1;
+            }
             led.written_bytes += bytes.len() as u64;
             led.ends.push((active.id, end));
             i = j;

@@ -243,3 +243,62 @@ fn submitted_but_never_waited_records_are_written_by_the_next_leader_or_close() 
     let wal = Wal::open(dir(), opts).unwrap();
     assert_eq!(payloads(&records(&wal)), [b"queued".to_vec()]);
 }
+
+#[test]
+fn clean_close_is_recognised_and_its_marker_trusted_only_once() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 1 << 16);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    assert!(!wal.recovery().clean_shutdown, "a new log has no marker");
+    wal.append(b"a").unwrap();
+    wal.close().unwrap();
+    assert!(fs.exists(&dir().join("CLEAN")).unwrap());
+
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    assert!(wal.recovery().clean_shutdown);
+    assert!(!fs.exists(&dir().join("CLEAN")).unwrap(), "open removes the marker");
+    wal.append(b"b").unwrap();
+    std::mem::forget(wal); // killed: no close, no marker
+    fs.crash(CrashMode::DropUnsynced);
+
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert!(!wal.recovery().clean_shutdown);
+    assert_eq!(payloads(&records(&wal)), [b"a".to_vec(), b"b".to_vec()]);
+}
+
+#[test]
+fn a_damaged_marker_means_recovering_as_after_a_crash() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 1 << 16);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    wal.append(b"a").unwrap();
+    wal.close().unwrap();
+    let marker = dir().join("CLEAN");
+    let mut bytes = fs.read_file(&marker).unwrap();
+    bytes[20] ^= 1; // the recorded end of data
+    fs.overwrite_file(&marker, &bytes).unwrap();
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert!(!wal.recovery().clean_shutdown);
+    assert_eq!(records(&wal).len(), 1);
+}
+
+#[test]
+fn rotate_lets_truncation_empty_the_log() {
+    let fs = FaultFs::new();
+    let opts = options(&fs, 1 << 16);
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    for i in 1..=5 {
+        wal.append(&payload(i, 20)).unwrap();
+    }
+    assert_eq!(wal.truncate_before(6).unwrap(), 0, "the current segment is never deleted");
+    wal.rotate().unwrap();
+    wal.rotate().unwrap(); // nothing new: no second segment
+    assert_eq!(wal.stats().segments, 2);
+    assert_eq!(wal.truncate_before(6).unwrap(), 1);
+    assert_eq!(records(&wal), []);
+    assert_eq!(wal.append(b"six").unwrap(), 6);
+    wal.close().unwrap();
+    let wal = Wal::open(dir(), opts).unwrap();
+    assert_eq!((wal.recovery().first_seq, wal.recovery().next_seq), (6, 7));
+    assert_eq!(payloads(&records(&wal)), [b"six".to_vec()]);
+}
