@@ -91,6 +91,8 @@
 
 mod error;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod recovery;
 mod replay;
