@@ -175,13 +175,47 @@ fn push_decimal(mut value: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// Whether `byte` must be escaped inside a JSON string.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Where the first byte of `bytes` that must be escaped is. Eight bytes at a time: a word has
+/// such a byte when one of its bytes is below 0x20 or equals `"` or `\`, tested with the usual
+/// "has a zero byte" bit trick (which can flag a byte above a true hit, never below it, so the
+/// first flag is exact).
+fn escape_position(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES)
+            & !(word ^ (ONES * u64::from(b'"')));
+        let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES)
+            & !(word ^ (ONES * u64::from(b'\\')));
+        let hits = (control | quote | backslash) & HIGH;
+        if hits != 0 {
+            return Some(base + hits.trailing_zeros() as usize / 8);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&b| needs_escape(b)).map(|at| base + at)
+}
+
 /// Appends `text` as a JSON string: `"`, `\` and control characters escaped, as serde_json does.
 fn push_json_string(text: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    let bytes = text.as_bytes();
-    let mut copied = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
+    let mut rest = text.as_bytes();
+    while let Some(at) = escape_position(rest) {
+        out.extend_from_slice(&rest[..at]);
+        let byte = rest[at];
+        rest = &rest[at + 1..];
         let escape: &[u8] = match byte {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -190,20 +224,16 @@ fn push_json_string(text: &str, out: &mut Vec<u8>) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(byte >> 4) as usize]);
+                out.push(HEX[(byte & 0xf) as usize]);
+                continue;
+            }
         };
-        out.extend_from_slice(&bytes[copied..at]);
-        copied = at + 1;
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(byte >> 4) as usize]);
-            out.push(HEX[(byte & 0xf) as usize]);
-        } else {
-            out.extend_from_slice(escape);
-        }
+        out.extend_from_slice(escape);
     }
-    out.extend_from_slice(&bytes[copied..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -238,6 +268,26 @@ mod tests {
         let mut ours = Vec::new();
         push_json_string(&text, &mut ours);
         assert_eq!(ours, serde_json::to_vec(&text).unwrap());
+    }
+
+    #[test]
+    fn escape_position_finds_the_first() {
+        for len in 0..24 {
+            for at in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    // Bytes just above the classes must not be flagged.
+                    if at + 1 < len {
+                        bytes[at + 1] = 0x20;
+                    }
+                    assert_eq!(escape_position(&bytes), Some(at), "{bytes:?}");
+                    let mut plain = vec![0x20u8; len];
+                    plain[at] = [b'!', b'#', b']', 0x7f, 0xff][at % 5];
+                    assert_eq!(escape_position(&plain), None, "{plain:?}");
+                }
+            }
+        }
     }
 
     #[test]
