@@ -2,7 +2,8 @@
 
 use crate::error::{Result, WalError, io_err};
 use crate::format::{
-    self, CleanMarker, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader,
+    self, CleanMarker, PayloadChecksum, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES,
+    SegmentHeader,
 };
 use crate::options::{Durability, WalOptions};
 use crate::recovery::{self, RecoveryReport, SegmentState};
@@ -44,7 +45,7 @@ use std::thread::JoinHandle;
 pub struct Wal {
     shared: Arc<Shared>,
     /// The background thread of [`Durability::Batch`] that syncs every `max_delay`.
-    syncer: Option<(Sender<()>, JoinHandle<()>)>,
+    syncer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     report: RecoveryReport,
 }
 
@@ -149,7 +150,7 @@ struct Led {
 struct Encoded {
     bytes: Vec<u8>,
     /// Per record: payload length and payload checksum.
-    frames: Vec<(u32, u32)>,
+    frames: Vec<(u32, PayloadChecksum)>,
 }
 
 impl Wal {
@@ -220,7 +221,7 @@ impl Wal {
             }
             _ => None,
         };
-        Ok(Wal { shared, syncer, report })
+        Ok(Wal { shared, syncer: Mutex::new(syncer), report })
     }
 
     /// What recovery found and did when the log was opened.
@@ -405,14 +406,12 @@ impl Wal {
         }
     }
 
-    /// Syncs everything appended and closes the log. Dropping a `Wal` does the same but cannot
-    /// report a failure.
-    pub fn close(mut self) -> Result<()> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> Result<()> {
-        if let Some((stop, handle)) = self.syncer.take() {
+    /// Syncs everything appended and closes the log: later calls to append fail with
+    /// [`WalError::Closed`]. Dropping a `Wal` does the same but cannot report a failure.
+    /// Closing again does nothing.
+    pub fn close(&self) -> Result<()> {
+        let syncer = self.syncer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((stop, handle)) = syncer {
             // Either send works or the syncer is already gone; both mean it stops.
             let _ = stop.send(());
             let _ = handle.join();
@@ -473,7 +472,7 @@ impl Drop for Wal {
     fn drop(&mut self) {
         // Best effort: the error cannot be returned, and the records it concerns were either
         // acknowledged as durable already (Sync) or accepted as losable (None, Batch).
-        let _ = self.shutdown();
+        let _ = self.close();
     }
 }
 
@@ -509,7 +508,7 @@ fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Encoded {
         let payload = payload.as_ref();
         bytes.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
         bytes.extend_from_slice(payload);
-        frames.push((payload.len() as u32, crc32c::crc32c(payload)));
+        frames.push((payload.len() as u32, PayloadChecksum::of(payload)));
     }
     Encoded { bytes, frames }
 }
@@ -530,10 +529,10 @@ impl State {
         let first_seq = self.next_seq;
         let count = encoded.frames.len();
         let mut at = 0;
-        for (i, &(payload_len, payload_crc)) in encoded.frames.iter().enumerate() {
+        for (i, &(payload_len, payload_checksum)) in encoded.frames.iter().enumerate() {
             let kind = RecordKind::in_request(i, count);
             let seq = first_seq + i as u64;
-            format::seal_frame(&mut encoded.bytes[at..], payload_len, kind, seq, payload_crc);
+            format::seal_frame(&mut encoded.bytes[at..], payload_len, kind, seq, payload_checksum);
             at += RECORD_HEADER_BYTES + payload_len as usize;
         }
         let len = encoded.bytes.len() as u64;
