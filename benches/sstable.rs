@@ -16,6 +16,10 @@
 //!   walks keys without decoding entries.
 //! - `sstable/tail_1000/*`: the newest 1,000 entries of the table, by a forward range from the
 //!   1,000th-newest key, and by a backward scan stopped after 1,000 entries.
+//! - `sstable/scan_100k_readahead/*`: the binary scan with other read-ahead limits.
+//! - `sstable/floor_100k/*`: what any reader of this format pays with `pread`, each alone, over
+//!   the same 100,000 entries: copying the file out of the page cache (256 KiB reads), CRC32C
+//!   of every 16 KiB, and UTF-8 validation of every message and metadata text.
 //! - `sstable/open`: [`Table::open`] (footer and index, nothing else).
 //!
 //! Before the benchmarks, it prints each table's size against its raw payload, which is
@@ -24,6 +28,7 @@
 //! metadata).
 
 use std::hint::black_box;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -183,6 +188,55 @@ fn tables(c: &mut Criterion) {
     }
     group.bench_function("binary/backward_take", |b| {
         b.iter(|| black_box(drain_borrowed(binary.scan(Direction::Backward).expect("scan"), TAIL)))
+    });
+    group.finish();
+
+    // The same scan with other read-ahead limits (the default is 256 KiB).
+    let mut group = c.benchmark_group("sstable/scan_100k_readahead");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    for readahead_bytes_max in [16 << 10, 64 << 10, 1 << 20, 4 << 20] {
+        let options = ReadOptions { readahead_bytes_max, ..ReadOptions::default() };
+        let table = Table::open(&StdFs, binary_path, options).expect("open");
+        group.bench_function(format!("binary/{}KiB", readahead_bytes_max >> 10), |b| {
+            b.iter(|| {
+                black_box(drain_borrowed(table.scan(Direction::Forward).expect("scan"), usize::MAX))
+            })
+        });
+    }
+    group.finish();
+
+    // What no reader of this format can avoid with `pread`, each on its own: copying the
+    // file out of the page cache, its CRC32C, and validating its text as UTF-8.
+    let mut group = c.benchmark_group("sstable/floor_100k");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    let file_bytes = std::fs::read(binary_path).expect("read");
+    group.bench_function("pread_256KiB", |b| {
+        let file = std::fs::File::open(binary_path).expect("open");
+        let mut buffer = vec![0u8; 256 << 10];
+        b.iter(|| {
+            let mut offset = 0;
+            while offset < file_bytes.len() {
+                offset += file.read_at(&mut buffer, offset as u64).expect("read");
+            }
+            black_box(&buffer);
+        })
+    });
+    group.bench_function("crc32c_16KiB", |b| {
+        b.iter(|| black_box(file_bytes.chunks(16 << 10).fold(0, |acc, c| acc ^ crc32c::crc32c(c))))
+    });
+    group.bench_function("utf8_validation", |b| {
+        b.iter(|| {
+            let mut valid = 0;
+            for entry in &entries {
+                valid +=
+                    std::str::from_utf8(black_box(entry.message.as_bytes())).map_or(0, str::len);
+                if let Some(metadata) = &entry.metadata {
+                    valid +=
+                        std::str::from_utf8(black_box(metadata.as_bytes())).map_or(0, str::len);
+                }
+            }
+            black_box(valid)
+        })
     });
     group.finish();
 

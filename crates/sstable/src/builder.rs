@@ -34,7 +34,12 @@ const RECORD_HEADER_BYTES_MAX: usize = 25;
 /// Suffix of a table being built.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
-/// Writes one table. See the [module docs](self) for the durability protocol.
+/// Writes one table, from entries in strictly increasing key order.
+///
+/// The table is written to `<name>.tmp` ([`temp_path`]) in large sequential writes;
+/// [`finish`](Self::finish) syncs it, renames it to its final name and syncs the directory, so
+/// it appears whole and durable or not at all. An I/O failure poisons the builder (every later
+/// call returns [`Error::Poisoned`]); dropping an unfinished builder removes its `.tmp` file.
 ///
 /// ```
 /// # use logstore_sstable::{TableBuilder, TableOptions};

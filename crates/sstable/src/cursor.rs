@@ -1,27 +1,7 @@
 //! Cursors over a key range of a table, forwards or backwards.
 //!
-//! # Why a cursor, and not `Iterator<Item = Entry>`
-//!
-//! A [`TableCursor`] is positioned on an entry: [`key`](TableCursor::key) reads the key from
-//! the block's record header (no decoding), [`entry`](TableCursor::entry) decodes the entry
-//! borrowing its text from the decoded block (no allocation with the binary codec), and
-//! [`advance`](TableCursor::advance) moves on. That is the shape a merge needs: an engine keeps
-//! a heap of sources ordered by their current key, compares keys only, and decodes only the
-//! entry it yields. A standard `Iterator` cannot lend an item that borrows from itself, so an
-//! iterator of borrowed entries is impossible without `unsafe`, and an iterator of owned
-//! entries allocates twice per entry; [`TableCursor::into_entries`] offers that too, for
-//! callers who prefer it (the crate docs give both costs).
-//!
-//! # Reading algorithm
-//!
-//! For a range `lo..=hi`, the cursor finds by binary search over the sparse index the blocks
-//! that can hold its keys: from the first block whose last key is `>= lo` to the last block
-//! whose first key is `<= hi`; none, if the range falls outside the table or between two
-//! blocks. Forwards, it loads the first of them and binary-searches its records for `lo`;
-//! backwards, it loads the last and searches for `hi`. It then walks records, loading the next
-//! block in its direction when one runs out (see [`reader`](crate::reader) for how reads are
-//! sized), and stops at the first key outside the range. A range never reads a block outside
-//! those, and each block it reads is verified before use.
+//! The crate documentation describes the reading algorithm and why a cursor rather than an
+//! `Iterator`; block loading (read-ahead, checks) is in [`reader`](crate::reader).
 
 use crate::error::{Error, Result};
 use crate::reader::BlockReader;

@@ -119,7 +119,7 @@ pub enum Error {
         what: &'static str,
         /// The value found.
         value: u64,
-        /// The limit (see [`ReadLimits`](crate::ReadLimits)).
+        /// The limit (see [`ReadOptions`](crate::ReadOptions)).
         limit: u64,
     },
     /// An entry in a block did not decode with the table's codec.

@@ -57,23 +57,64 @@
 //!
 //! # Format
 //!
-//! Data blocks (16 KiB of decoded records by default, each stored raw or LZ4-compressed), a
-//! sparse index with one fixed-size entry per block (its first and last keys, place, sizes,
-//! entry count and CRC32C), and a fixed 88-byte footer (index place and checksum, codec,
-//! compression, entry count, raw payload size, min and max keys, version, its own CRC32C,
-//! magic). [`format`] draws every byte and says what each checksum covers.
+//! ```text
+//!  0                                        index_offset          file_bytes - 88   file_bytes
+//!  +-----------+-----------+-----+-----------+---------------------+-----------------+
+//!  | block 0   | block 1   | ... | block n-1 | index               | footer          |
+//!  | (stored)  | (stored)  |     | (stored)  | n × 60 bytes        | 88 bytes        |
+//!  +-----------+-----------+-----+-----------+---------------------+-----------------+
+//! ```
+//!
+//! - **Data blocks**: 16 KiB of records by default ([`TableOptions::block_target_bytes`]),
+//!   each stored raw or LZ4-compressed. A record is three LEB128 integers (the key as deltas
+//!   from the previous record's, the payload length) and the entry as the table's codec encodes
+//!   it. No per-block trailer: everything about a block is in its index entry.
+//! - **Sparse index**: one 60-byte entry per block: first key, last key, offset, stored and
+//!   decoded sizes, entry count, CRC32C of the stored bytes, how the block is stored.
+//! - **Footer**: index place, size and CRC32C; block count; codec id; compression id; entry
+//!   count; raw payload bytes; min and max keys (whose timestamps are the table's min and max
+//!   timestamps: keys sort by timestamp first); format version; CRC32C of all that; magic.
+//!
+//! Integers are little-endian. The [`format`](mod@format) module draws every byte of each part and says
+//! exactly which bytes each checksum covers.
 //!
 //! # Reading
 //!
-//! [`Table::open`] reads the footer and the index, nothing else, and checks them whole. The
-//! footer's min and max keys (so min and max timestamps: keys sort by timestamp first) let a
-//! caller skip a table without reading it ([`Table::overlaps_timestamps`]). A range read
-//! binary-searches the index for the blocks that can hold its keys (exactly those: the index
-//! has both first and last keys), reads them with large sequential reads that grow as a scan
-//! goes on, verifies each block's checksum before decoding it, and decodes entries lazily,
-//! borrowing their text from the block. The cursor module documents the algorithm and the
-//! choice of a cursor over an `Iterator`; a merge of tables and memtables compares
-//! [`TableCursor::key`] (no decoding) and decodes only what it yields.
+//! [`Table::open`] reads the footer and the index, nothing else, and checks them whole (magic,
+//! version, checksums, then that the index tiles the data region exactly, within the limits of
+//! [`ReadOptions`], with keys increasing and counts and bounds matching the footer). Its min
+//! and max keys let a caller skip a table without reading it ([`Table::overlaps_timestamps`]).
+//!
+//! A range `lo..=hi` binary-searches the index for the blocks that can hold its keys: from the
+//! first whose last key is `>= lo` to the last whose first key is `<= hi` (with both keys in
+//! the index, exactly the blocks needed). Forwards, the cursor loads the first of them and
+//! binary-searches its records for `lo`; backwards, the last, for `hi`. It walks the records,
+//! loads the next block in its direction when one runs out, and stops at the first key outside
+//! the range. Loading a block means: if it is not in the current read chunk, one `pread` of
+//! as many whole consecutive blocks (in the direction of travel, inside the range) as the
+//! read-ahead allows, which starts at one block and doubles with every read up to
+//! [`ReadOptions::readahead_bytes_max`] (256 KiB), so a short range reads one block and a scan
+//! settles on large sequential reads; then the block's CRC32C, its decompression (into a
+//! buffer of its recorded size, checked against the limit before it was allocated), and one
+//! pass over its record headers that checks the layout and notes each record's key and place.
+//! A raw block is parsed where it lies in the read buffer. Buffers are reused: a scan
+//! allocates nothing per entry, nor per block once they have grown.
+//!
+//! ## Why a cursor, not `Iterator<Item = Entry>`
+//!
+//! [`TableCursor`] is positioned on an entry: [`key`](TableCursor::key) comes from the record
+//! header (no decoding), [`entry`](TableCursor::entry) decodes the entry borrowing its text
+//! from the block, [`advance`](TableCursor::advance) moves on. A merge of many tables and
+//! memtables keeps its sources in a heap ordered by current key, compares keys only, and
+//! decodes just the entry it yields; the cursor owns an `Arc` of the table, so it is
+//! `'static` and `Send` and can sit in such a heap. A standard `Iterator` cannot lend items
+//! borrowing from itself, so borrowed entries there would need `unsafe`; for callers who want
+//! one anyway, [`TableCursor::into_entries`] is an `Iterator<Item = Result<Entry<'static>>>`
+//! (it copies each entry's text out: the figures below give the cost).
+//!
+//! Range reads decode with the codec's `decode_trusted`, which skips re-parsing metadata JSON
+//! (checked before the entry was written, and protected since by the block checksum);
+//! [`Table::verify`] decodes everything fully.
 //!
 //! # Durability and damage
 //!
@@ -82,15 +123,16 @@
 //! Every size read from disk is checked against [`ReadOptions`] before anything is allocated
 //! for it. A truncated file, a bad checksum, or bytes breaking a rule of the format are an
 //! [`Error`] naming the file and the offset, never a panic and never a short or wrong result.
+//! [`Table::verify`] reads and checks every block and entry.
 //!
 //! # Performance
 //!
 //! Measured by `cargo bench -p logstore-benches --bench sstable` (criterion, release build,
-//! page cache warm: the table is read once before timing), on the 100,000-entry workload of
-//! `logstore_benches::entries` (messages of 16..=1,024 bytes, metadata on every other entry),
-//! binary codec, 16 KiB blocks:
+//! page cache warm: the table is read once before timing, then criterion warms up), on the
+//! 100,000-entry workload of `logstore_benches::entries` (messages of 16..=1,024 bytes,
+//! metadata on every other entry), 16 KiB blocks:
 //!
-//! (figures below)
+//! FIGURES
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

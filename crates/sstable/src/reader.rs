@@ -42,9 +42,10 @@ pub(crate) struct BlockReader {
     chunk_blocks: Range<usize>,
     decompressed: Vec<u8>,
     body: Body,
+    /// The loaded block's records; empty when no block is loaded.
     records: Vec<Record>,
-    /// The loaded block, if any.
-    block: Option<usize>,
+    /// The block `records` belong to.
+    block: usize,
     /// Bytes the next chunk may span (0: just one block).
     readahead_bytes: u64,
 }
@@ -58,7 +59,7 @@ impl BlockReader {
             decompressed: Vec::new(),
             body: Body::InChunk { start: 0, end: 0 },
             records: Vec::new(),
-            block: None,
+            block: 0,
             readahead_bytes: 0,
         }
     }
@@ -78,12 +79,11 @@ impl BlockReader {
         }
     }
 
-    /// Decodes entry `pos` of the loaded block, checking it as `check` says.
+    /// Decodes entry `pos` (below `records().len()`) of the loaded block, checking it as
+    /// `check` says.
     #[inline]
     pub fn entry(&self, table: &TableInner, pos: usize, check: Check) -> Result<Entry<'_>> {
-        // The cursor only asks for a record of a loaded block.
-        let block = self.block.unwrap_or(0);
-        table.decode(block, self.body(), &self.records[pos], check)
+        table.decode(self.block, self.body(), &self.records[pos], check)
     }
 
     /// Makes `block` the loaded block, reading (if it is not in the chunk) a chunk that
@@ -96,7 +96,8 @@ impl BlockReader {
         allowed: Range<usize>,
     ) -> Result<()> {
         debug_assert!(allowed.contains(&block));
-        self.block = None;
+        // Until the block is loaded whole, there is none.
+        self.records.clear();
         if !self.chunk_blocks.contains(&block) {
             self.read_chunk(table, block, direction, allowed)?;
         }
@@ -139,10 +140,11 @@ impl BlockReader {
             Body::InChunk { start, end } => &self.chunk[start..end],
             Body::Decompressed { len } => &self.decompressed[..len],
         };
-        block::parse(body, expected, &mut self.records).map_err(|(at, detail)| {
-            corrupt(format!("at byte {at} of the decoded block: {detail}"))
-        })?;
-        self.block = Some(block);
+        if let Err((at, detail)) = block::parse(body, expected, &mut self.records) {
+            self.records.clear();
+            return Err(corrupt(format!("at byte {at} of the decoded block: {detail}")));
+        }
+        self.block = block;
         Ok(())
     }
 

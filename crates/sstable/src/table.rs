@@ -77,7 +77,6 @@ impl TableInner {
         record: &Record,
         check: Check,
     ) -> Result<logstore_entry::Entry<'b>> {
-        let offset = self.index[block].offset;
         let bytes = &body[record.start as usize..record.end as usize];
         let decoded = match check {
             Check::Full => self.codec.decode(bytes),
@@ -85,14 +84,14 @@ impl TableInner {
         };
         let entry = decoded.map_err(|source| Error::Decode {
             path: self.path.clone(),
-            offset,
+            offset: self.index[block].offset,
             key: record.key,
             source,
         })?;
         if entry.key != record.key {
             return Err(self.corrupt(
                 Region::Block(block as u32),
-                offset,
+                self.index[block].offset,
                 format!(
                     "entry at body offset {} encodes key {}, its record says {}",
                     record.start, entry.key, record.key
@@ -541,6 +540,15 @@ mod tests {
         edit(&mut bytes);
         assert!(crate::fuzzing::fix_checksums(&mut bytes));
         bytes
+    }
+
+    #[test]
+    fn tables_and_cursors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        fn send<T: Send + 'static>() {}
+        send_sync::<Table>();
+        send::<crate::TableCursor>();
+        send::<crate::TableEntries>();
     }
 
     #[test]

@@ -24,13 +24,22 @@ pub(crate) fn encoded_bytes(value: u64) -> usize {
 
 /// Reads a value at `*pos`, advancing `*pos` past it; `None` if `bytes` ends first or the
 /// encoding is longer than a `u64` can be (more than 10 bytes, or bits past 64 set).
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let first = *bytes.get(*pos)?;
-    if first < 0x80 {
-        *pos += 1;
-        return Some(u64::from(first));
+    // One-byte values (most key deltas) take the inlined path; the rest a call.
+    match bytes.get(*pos) {
+        Some(&first) if first < 0x80 => {
+            *pos += 1;
+            Some(u64::from(first))
+        }
+        _ => get_u64_multi(bytes, pos),
     }
+}
+
+/// [`get_u64`] for values of two bytes or more (or no bytes at all).
+#[inline(never)]
+fn get_u64_multi(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let first = *bytes.get(*pos)?;
     let mut value = u64::from(first & 0x7f);
     for i in 1..U64_BYTES_MAX {
         let byte = *bytes.get(*pos + i)?;

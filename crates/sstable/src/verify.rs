@@ -19,8 +19,15 @@ use logstore_fs::FileSystem;
 use std::path::Path;
 
 impl Table {
-    /// Reads and checks every block and every entry (see the [module docs](self)); returns the
-    /// table's statistics, all of them now confirmed by the data.
+    /// Reads and checks every block and every entry; returns the table's statistics, all of
+    /// them now confirmed by the data.
+    ///
+    /// On top of what [`Table::open`] checked (footer and index), this checks every block's
+    /// checksum, decompression and record layout (keys strictly increasing, count and first
+    /// and last keys as its index entry says, hence keys increasing across the whole table and
+    /// matching the footer's bounds), every entry decoding fully (metadata JSON included, which
+    /// range reads trust) to the key its record names, and the entry count and raw payload
+    /// bytes equal to the footer's.
     pub fn verify(&self) -> Result<TableStats> {
         let table = &**self.inner();
         let blocks = 0..table.index.len();
