@@ -125,6 +125,9 @@ struct State {
     /// Bytes written since the last sync.
     unsynced_bytes: u64,
     leader_active: bool,
+    /// Threads blocked on `progress`; a leader wakes them only if there are any (waking is a
+    /// system call, which would otherwise cost every uncontended append).
+    waiting: usize,
     poisoned: Option<Arc<WalError>>,
     closed: bool,
     /// Segments on disk, oldest first; the last is `active`.
@@ -196,6 +199,7 @@ impl Wal {
             durable_seq: next_seq,
             unsynced_bytes: 0,
             leader_active: false,
+            waiting: 0,
             poisoned: None,
             closed: false,
             segments,
@@ -608,7 +612,9 @@ impl Shared {
                 return Err(WalError::Poisoned { cause: cause.clone() });
             }
             if state.leader_active {
+                state.waiting += 1;
                 state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.waiting -= 1;
                 continue;
             }
             state.leader_active = true;
@@ -621,7 +627,9 @@ impl Shared {
 
             state = self.lock();
             state.leader_active = false;
-            self.progress.notify_all();
+            if state.waiting > 0 {
+                self.progress.notify_all();
+            }
             match outcome {
                 Ok(led) => state.apply(led),
                 Err(error) => {
