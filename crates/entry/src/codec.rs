@@ -6,9 +6,9 @@
 
 use crate::Entry;
 
-mod binary;
-mod cbor;
-mod json;
+pub mod binary;
+pub mod cbor;
+pub mod json;
 
 pub use binary::BinaryCodec;
 pub use cbor::CborCodec;

@@ -10,11 +10,21 @@
 //! when the codec allows it).
 //!
 //! ```
-//! use logstore_entry::{Entry, Key, Limits};
+//! use logstore_entry::{CodecId, Entry, Key, Limits};
 //!
 //! let entry = Entry::new(Key::new(1_700_000_000_000, 7), "disk full", Some(r#"{"host":"a"}"#));
 //! Limits::default().check(&entry).unwrap();
 //! assert_eq!(entry.key.to_string(), "1700000000000-7");
+//!
+//! // A table records the codec's id byte, and encodes its entries back to back.
+//! let codec = CodecId::Binary.codec();
+//! let mut block = Vec::new();
+//! codec.encode(&entry, &mut block);
+//! assert_eq!(block.len(), 25 + 9 + 12);
+//!
+//! // Reading back borrows the text from the block.
+//! let codec = CodecId::from_byte(CodecId::Binary.as_byte()).unwrap().codec();
+//! assert_eq!(codec.decode(&block).unwrap(), entry);
 //! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -96,10 +96,10 @@
 //!   insert (O(log n) per run plus a shift of at most one chunk's slots); a heap-strategy
 //!   allocation happens before the lock is taken, and run merges happen outside it;
 //! - a snapshot holds it to clone a few `Arc`s and, if the writer inserted since the previous
-//!   snapshot, to copy the open chunk and the straggler buffer: at most
-//!   `chunk_entries_max` slots and `chunk_text_bytes` of text each (40 B and 64 KiB by default,
-//!   a few microseconds of `memcpy`; slots only, with `Arc` clones, in the heap strategy).
-//!   Copies are shared by all snapshots taken until the next insert;
+//!   snapshot, to copy the open chunk and the straggler buffer: at most `chunk_entries_max`
+//!   slots of 40 bytes and `chunk_text_bytes` of text each (256 and 64 KiB by default; slots
+//!   only, with `Arc` clones, in the heap strategy). Copies are shared by all snapshots taken
+//!   until the next insert;
 //! - sealing a chunk copies the list of chunk pointers, only if a snapshot holds the old list.
 //!
 //! Reading a snapshot takes no lock at all: a long scan never delays the writer.
