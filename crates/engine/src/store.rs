@@ -133,7 +133,8 @@ pub(crate) struct Inner {
     pub work: Sender<Work>,
     pub poison: Mutex<Option<Arc<str>>>,
     pub counters: Counters,
-    _lock: Box<dyn FsLock>,
+    /// The data directory's lock, released by `close`.
+    lock: Mutex<Option<Box<dyn FsLock>>>,
 }
 
 /// A log store: a WAL, memtables and sorted tables in one data directory.
@@ -155,8 +156,12 @@ impl Inner {
         self.version.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub(crate) fn publish(&self, version: Version) {
-        *self.version.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(version);
+    /// Publishes the version `change` makes of the current one. The change runs under the
+    /// version's write lock, so concurrent changes (a writer's freeze, the worker's flush) each
+    /// see the other's outcome and none is lost.
+    pub(crate) fn update_version(&self, change: impl FnOnce(&Version) -> Version) {
+        let mut current = self.version.write().unwrap_or_else(|e| e.into_inner());
+        *current = Arc::new(change(&current));
     }
 
     pub(crate) fn table_path(&self, id: u64) -> PathBuf {
@@ -210,13 +215,11 @@ impl Inner {
             store_ts_max: writer.store_ts_max,
         });
         writer.store_ts_max = 0;
-        let current = self.current();
-        let mut frozen_list = current.frozen.clone();
-        frozen_list.push(frozen);
-        self.publish(Version {
-            active: writer.memtable.reader(),
-            frozen: frozen_list,
-            tables: current.tables.clone(),
+        let active = writer.memtable.reader();
+        self.update_version(|current| {
+            let mut frozen_list = current.frozen.clone();
+            frozen_list.push(frozen);
+            Version { active, frozen: frozen_list, tables: current.tables.clone() }
         });
         // The worker is gone only when the store is closing; its last round flushes this.
         let _ = self.work.send(Work::Flush);
@@ -289,7 +292,7 @@ impl LogStore {
             poison: Mutex::new(None),
             counters: Counters::default(),
             options,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         });
         let worker = worker::spawn(inner.clone(), work_rx)
             .map_err(io_err("spawn worker for", &inner.dir))?;
@@ -585,17 +588,23 @@ impl LogStore {
         if let Some(handle) = lock(&self.worker).take() {
             let _ = handle.join();
         }
-        freeze_result?;
-        if let Some(cause) = inner.poisoned() {
+        let result = freeze_result.and_then(|()| match inner.poisoned() {
             // Acknowledged entries are in the WAL; the next open replays them.
-            inner.wal.close()?;
-            return Err(StoreError::Poisoned { cause });
-        }
-        // Everything is in tables: start a fresh WAL segment and drop the old ones, so the
-        // next open has nothing to replay.
-        inner.wal.rotate()?;
-        inner.wal.truncate_before(inner.wal.next_seq())?;
-        Ok(inner.wal.close()?)
+            Some(cause) => {
+                inner.wal.close()?;
+                Err(StoreError::Poisoned { cause })
+            }
+            // Everything is in tables: start a fresh WAL segment and drop the old ones, so
+            // the next open has nothing to replay.
+            None => {
+                inner.wal.rotate()?;
+                inner.wal.truncate_before(inner.wal.next_seq())?;
+                Ok(inner.wal.close()?)
+            }
+        });
+        // Nothing of this store writes any more: another may open the directory.
+        lock(&inner.lock).take();
+        result
     }
 }
 

@@ -103,7 +103,7 @@ fn flush(inner: &Inner, frozen: &Arc<Frozen>) -> Result<()> {
     next.store(inner.fs(), &inner.manifest_path())?;
     *manifest = next;
     drop(manifest);
-    inner.publish(inner.current().flushed(frozen, handle));
+    inner.update_version(|current| current.flushed(frozen, handle));
     inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
     inner.wake_writers();
     inner.wal.truncate_before(frozen.last_seq + 1)?;
@@ -201,7 +201,7 @@ fn replace_tables(inner: &Inner, removed: &[u64], added: Option<Arc<TableHandle>
     next.store(inner.fs(), &inner.manifest_path())?;
     *manifest = next;
     drop(manifest);
-    inner.publish(inner.current().with_tables(removed, added));
+    inner.update_version(|current| current.with_tables(removed, added));
     // Readers of older versions keep their open files; the names go now.
     let fs = inner.fs();
     for &id in removed {
