@@ -1,7 +1,7 @@
 //! The store end to end on the real disk: appends, flushes, compaction, reopen, limits, errors.
 
 use logstore_engine::testing::{CrashMode, FaultFs, ManualTime, Oracle};
-use logstore_engine::{Durability, LogStore, NewEntry, Order, Query, StoreError, StoreOptions};
+use logstore_engine::{Durability, LogStore, NewEntry, Order, Query, StoreOptions};
 use std::sync::Arc;
 
 fn options() -> StoreOptions {
