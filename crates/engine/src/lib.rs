@@ -19,6 +19,69 @@
 //! assert_eq!(hosts.map(|e| e.unwrap().key).collect::<Vec<_>>(), [key]);
 //! store.close().unwrap();
 //! ```
+//!
+//! # Guarantees
+//! - **Durable acknowledgements.** With [`Durability::Sync`] (the default) an append returns
+//!   only once its entries would survive a crash of the process or the machine; concurrent
+//!   appends share `fdatasync`s (group commit). A batch is atomic: after a crash all of it or
+//!   none of it is there. `Batch` and `None` durability trade a window of machine-crash loss
+//!   (the newest acknowledged appends) for speed.
+//! - **Keys.** Every entry gets a [`Key`]: its timestamp (milliseconds, assigned by the store
+//!   from a clock that never goes backwards, even across restarts, or given by the client
+//!   within [`StoreOptions::backfill_past_ms`] and [`StoreOptions::backfill_future_ms`]) and a
+//!   `seq` that is unique and increases with write order, so entries of one millisecond keep
+//!   the order they were written in.
+//! - **Reads.** A query sees every append acknowledged before it started, in key order (or
+//!   reverse), each exactly once, whatever flushes and compactions run meanwhile; it streams,
+//!   holding one block per table and a batch per memtable, never the whole result.
+//! - **Bad input** (an oversized message, metadata that is not a JSON object, a timestamp out
+//!   of the window, an oversized request) is refused before anything is written, with an error
+//!   naming the entry, the value and the limit.
+//! - **Failures.** After an I/O failure on the write path the store refuses writes
+//!   ([`StoreError::Poisoned`]) and keeps serving reads; reopening recovers what is on disk.
+//!   Damaged files are reported with their path and offset, never served.
+//! - **One process per directory**: an exclusive `flock` on `LOCK`, released when the process
+//!   dies, so a killed server restarts cleanly and a second one gets [`StoreError::Locked`].
+//!
+//! # On disk
+//! ```text
+//! <dir>/LOCK                          the lock file (empty; the lock is an flock on it)
+//! <dir>/MANIFEST                      which tables exist and how far the WAL is flushed
+//! <dir>/wal/<20-digit id>.wal         WAL segments (format: logstore-wal's crate docs)
+//! <dir>/tables/<20-digit id>.sst      sorted tables (format: logstore-sstable's `format`)
+//! ```
+//! The manifest is a header line (`logstore-manifest 1 crc32c=<hex> bytes=<n>`) followed by a
+//! JSON body, replaced atomically (temporary file, fsync, rename, directory fsync). A WAL
+//! record holds one entry: a flags byte (bit 0: client timestamp) and the entry in the binary
+//! codec, its key's `seq` equal to the record's sequence number.
+//!
+//! # Write path
+//! Every check of a request runs first, outside any lock. Then, under a short lock, an append
+//! takes the next WAL sequence numbers as `seq`, submits the records to the WAL and inserts
+//! the entries into the active memtable; then, outside the lock, it waits for the WAL's group
+//! commit. Readers
+//! see a memtable entry only once the WAL acknowledged it. When the memtable reaches
+//! [`StoreOptions::flush_threshold_entries`] or [`StoreOptions::flush_threshold_bytes`] it is
+//! frozen and a background worker writes it as a table while writes go on; writers wait only
+//! when [`StoreOptions::frozen_memtables_max`] memtables are waiting. A flush writes the table,
+//! stores the manifest, publishes the new set of tables to readers, and deletes the WAL
+//! segments it covers, in that order: a crash between any two steps loses and duplicates
+//! nothing (the next open removes tables the manifest does not list and replays the WAL from
+//! the manifest's flushed point). Compaction merges tables in tiers ([`compaction`]) and
+//! retention drops whole tables by age or total size, through the same sequence.
+//!
+//! # Read path
+//! A query takes the WAL's acknowledgement watermark, then the current version (the active
+//! memtable, the frozen ones, the tables), and merges one cursor per memtable and one per
+//! chain of tables with disjoint key ranges (logs arrive in time order, so nearly all tables
+//! chain) with a binary heap. Tables outside the time range are never opened; within a table
+//! the sparse index finds the blocks. Entries from tables are lent out of the decoded block
+//! ([`QueryIter::next_entry`]) or copied ([`QueryIter`] as an `Iterator`).
+//!
+//! # Testing your own use
+//! The `testing` feature adds the module `testing`: an in-memory oracle that answers queries as the
+//! store must, a manual clock, and the fault-injecting file system to run the real store on
+//! (crash it, fail its Nth write or sync, fill its disk).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
