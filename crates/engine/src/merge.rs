@@ -38,12 +38,17 @@ impl Cursor for TableCursor {
 }
 
 /// Tables with disjoint key ranges, read one after the other (each opened only when reached).
+///
+/// With the sparse index, each table is opened at the first block that can hold the range;
+/// without it (`indexed: false`), each is scanned from its first entry in the reading
+/// direction, and entries outside the range are skipped.
 pub(crate) struct Chain {
     /// In reading order; the front one is open.
     tables: std::collections::VecDeque<Table>,
     current: Option<TableCursor>,
     range: RangeInclusive<Key>,
     direction: Direction,
+    indexed: bool,
 }
 
 impl Chain {
@@ -51,22 +56,43 @@ impl Chain {
         tables: Vec<Table>,
         range: RangeInclusive<Key>,
         direction: Direction,
+        indexed: bool,
     ) -> Result<Chain> {
-        let mut chain = Chain { tables: tables.into(), current: None, range, direction };
-        chain.open_next()?;
+        let mut chain = Chain { tables: tables.into(), current: None, range, direction, indexed };
+        chain.settle()?;
         Ok(chain)
     }
 
-    /// Opens tables until one has an entry in range (or none is left).
-    fn open_next(&mut self) -> Result<()> {
-        while self.current.as_ref().is_none_or(|c| c.key().is_none()) {
+    /// Moves to the first entry in range, opening tables until one has it (or none is left).
+    fn settle(&mut self) -> Result<()> {
+        let (lo, hi) = (*self.range.start(), *self.range.end());
+        let before_range = |key: Key| match self.direction {
+            Direction::Forward => key < lo,
+            Direction::Backward => key > hi,
+        };
+        loop {
+            if let Some(cursor) = &mut self.current {
+                match cursor.key() {
+                    Some(key) if (lo..=hi).contains(&key) => return Ok(()),
+                    // Only unindexed scans see keys before the range: skip them.
+                    Some(key) if before_range(key) => {
+                        cursor.advance()?;
+                        continue;
+                    }
+                    // Past the range (or exhausted): this table is done.
+                    _ => {}
+                }
+            }
             let Some(table) = self.tables.pop_front() else {
                 self.current = None;
                 return Ok(());
             };
-            self.current = Some(table.range(self.range.clone(), self.direction)?);
+            self.current = Some(if self.indexed {
+                table.range(self.range.clone(), self.direction)?
+            } else {
+                table.scan(self.direction)?
+            });
         }
-        Ok(())
     }
 }
 
@@ -81,7 +107,7 @@ impl Cursor for Chain {
         if let Some(current) = &mut self.current {
             current.advance()?;
         }
-        self.open_next()
+        self.settle()
     }
 }
 

@@ -53,6 +53,10 @@ pub struct StoreOptions {
     pub table: TableOptions,
     /// Limits on what table reads believe.
     pub table_read: ReadOptions,
+    /// Reads use each table's sparse index to find their blocks, and skip tables outside the
+    /// query's time range (the default). Off, every table is scanned from its first entry and
+    /// filtered: the read path of the report's V4 and V5, kept for the benchmark's comparison.
+    pub use_sparse_index: bool,
     /// Background merging of small tables; `None` turns it off.
     pub compaction: Option<CompactionOptions>,
     /// Dropping old tables by age and total size.
@@ -82,6 +86,7 @@ impl Default for StoreOptions {
             allocation: Allocation::Arena,
             table: TableOptions::default(),
             table_read: ReadOptions::default(),
+            use_sparse_index: true,
             compaction: Some(CompactionOptions::default()),
             retention: RetentionOptions::default(),
             wal_segment_bytes_max: logstore_wal::SEGMENT_BYTES_MAX_DEFAULT,

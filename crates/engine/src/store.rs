@@ -480,14 +480,15 @@ impl LogStore {
                 cursors.push(Box::new(cursor));
             }
         }
+        let indexed = inner.options.use_sparse_index;
         let tables: Vec<Table> = version
             .tables
             .iter()
-            .filter(|t| t.table.overlaps(range.clone()))
+            .filter(|t| !indexed || t.table.overlaps(range.clone()))
             .map(|t| t.table.clone())
             .collect();
         for chain in chains(tables, descending) {
-            let cursor = Chain::new(chain, range.clone(), direction)?;
+            let cursor = Chain::new(chain, range.clone(), direction, indexed)?;
             if cursor.key().is_some() {
                 cursors.push(Box::new(cursor));
             }

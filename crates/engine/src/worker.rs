@@ -170,7 +170,7 @@ fn merge_tables(inner: &Inner, choice: &Compaction) -> Result<()> {
     let cursors = chains(inputs, false)
         .into_iter()
         .map(|chain| {
-            Ok(Box::new(Chain::new(chain, everything.clone(), Direction::Forward)?)
+            Ok(Box::new(Chain::new(chain, everything.clone(), Direction::Forward, true)?)
                 as Box<dyn Cursor>)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -34,17 +34,36 @@ fn many_appends_flush_compact_and_survive_reopen() {
     assert_eq!(got, oracle.query(&all));
     store.close().unwrap();
 
-    let store = LogStore::open(dir.path(), options()).unwrap();
-    for query in [
-        Query::new(),
-        Query::new().order(Order::Descending).limit(1000),
-        Query::new().metadata_equals("chunk", 7),
-        Query::new().contains("message 3-1"),
-    ] {
-        let got: Vec<_> = store.query(&query).unwrap().map(Result::unwrap).collect();
-        assert_eq!(got, oracle.query(&query), "{query:?}");
-    }
+    // More tables (no compaction), to read through both read paths.
+    let more = StoreOptions { compaction: None, ..options() };
+    let store = LogStore::open(dir.path(), more.clone()).unwrap();
     assert_eq!(store.stats().wal_bytes, 32, "a clean close leaves an empty WAL segment");
+    for chunk in 0..10 {
+        let batch: Vec<NewEntry> =
+            (0..60).map(|i| NewEntry::new(format!("late {chunk}-{i}"))).collect();
+        let keys = store.append_batch(&batch).unwrap();
+        oracle.appended(&keys, &batch);
+    }
+    store.close().unwrap();
+    let some_key = oracle.entries().nth(1234).unwrap().key;
+    for use_sparse_index in [true, false] {
+        let store =
+            LogStore::open(dir.path(), StoreOptions { use_sparse_index, ..more.clone() }).unwrap();
+        assert!(store.stats().tables > 3);
+        for query in [
+            Query::new(),
+            Query::new().order(Order::Descending).limit(1000),
+            Query::new().metadata_equals("chunk", 7),
+            Query::new().contains("message 3-1"),
+            Query::new().time_range(some_key.timestamp_ms..=some_key.timestamp_ms),
+            Query::new().after(some_key).limit(10),
+            Query::new().order(Order::Descending).after(some_key).limit(10),
+        ] {
+            let got: Vec<_> = store.query(&query).unwrap().map(Result::unwrap).collect();
+            assert_eq!(got, oracle.query(&query), "{query:?}, sparse index {use_sparse_index}");
+        }
+        store.close().unwrap();
+    }
 }
 
 #[test]
