@@ -13,6 +13,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const SEGMENT_HEADER_BYTES: u64 = 32;
 /// Bytes of the frame in front of every record's payload.
 pub const RECORD_HEADER_BYTES: usize = 20;
+/// Largest sequence number a segment header or a record may carry; a larger one read from disk
+/// is damage, so that `seq + 1` never overflows. (2^62: a log taking a billion records a second
+/// reaches it in 146 years.)
+pub(crate) const SEQ_MAX: u64 = 1 << 62;
 
 /// Name of the clean-shutdown marker in the log directory.
 pub(crate) const CLEAN_MARKER_NAME: &str = "CLEAN";
@@ -119,7 +123,11 @@ impl SegmentHeader {
         if version != FORMAT_VERSION {
             return Err(format!("format version {version}, this build reads {FORMAT_VERSION}"));
         }
-        Ok(SegmentHeader { segment_id: le_u64(&bytes[12..20]), first_seq: le_u64(&bytes[20..28]) })
+        let first_seq = le_u64(&bytes[20..28]);
+        if !(1..=SEQ_MAX).contains(&first_seq) {
+            return Err(format!("first sequence number {first_seq} is outside 1..={SEQ_MAX}"));
+        }
+        Ok(SegmentHeader { segment_id: le_u64(&bytes[12..20]), first_seq })
     }
 }
 

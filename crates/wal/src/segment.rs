@@ -5,7 +5,7 @@
 
 use crate::error::{Result, io_err};
 use crate::format::{
-    RECORD_HEADER_BYTES, RecordHeader, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader,
+    RECORD_HEADER_BYTES, RecordHeader, RecordKind, SEGMENT_HEADER_BYTES, SEQ_MAX, SegmentHeader,
 };
 use logstore_fs::{FileSystem, FsFile, OpenMode};
 use std::path::{Path, PathBuf};
@@ -142,8 +142,10 @@ impl SegmentReader {
                 reason: format!("checksum mismatch in record {}", header.seq),
             });
         }
-        if header.seq == 0 {
-            return Ok(Frame::Bad { reason: "record with sequence number 0".into() });
+        if !(1..=SEQ_MAX).contains(&header.seq) {
+            let reason =
+                format!("record with sequence number {} outside 1..={SEQ_MAX}", header.seq);
+            return Ok(Frame::Bad { reason });
         }
         Ok(Frame::Record { seq: header.seq, kind, payload, next })
     }

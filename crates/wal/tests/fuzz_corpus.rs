@@ -112,7 +112,9 @@ fn real_segment(requests: &[&[&[u8]]], preallocated_bytes: Option<u64>) -> Vec<u
     }
     assert_eq!(wal.stats().segments, 1, "the corpus is one segment");
     wal.close().unwrap();
-    assert_eq!(fs.list_dir(dir).unwrap(), ["00000000000000000001.wal"]);
+    let segments: Vec<String> =
+        fs.list_dir(dir).unwrap().into_iter().filter(|name| name.ends_with(".wal")).collect();
+    assert_eq!(segments, ["00000000000000000001.wal"]);
     fs.read_file(&dir.join("00000000000000000001.wal")).unwrap()
 }
 
@@ -275,4 +277,34 @@ fn regression_skip_any_damage_at_the_end_of_a_segment_keeps_the_next_segment() {
     let report = wal.recovery();
     assert_eq!(report.skipped.len(), 1, "{report:?}");
     assert!(report.dropped_segments.is_empty(), "{report:?}");
+}
+
+/// A segment header with a valid checksum but first sequence number 0 (found by the fuzz
+/// target once it fixed up checksums): `PointInTime` kept the header, gave the next append
+/// sequence number 0, which no frame may carry, and the next open dropped it.
+#[test]
+fn regression_header_with_first_seq_zero_is_damage() {
+    let mut segment = real_segment(&[&[b"one"]], None);
+    segment[20..28].copy_from_slice(&0u64.to_le_bytes());
+    let crc = crc32c::crc32c(&segment[..28]);
+    segment[28..32].copy_from_slice(&crc.to_le_bytes());
+    let fs = FaultFs::new();
+    let dir = Path::new("/regression/wal");
+    fs.create_dir_all(dir).unwrap();
+    let path = dir.join("00000000000000000001.wal");
+    drop(fs.open(&path, logstore_fs::OpenMode::CreateNew).unwrap());
+    fs.overwrite_file(&path, &segment).unwrap();
+
+    let mut options = skip_any_options(&fs, 64 << 10);
+    options.recovery_mode = logstore_wal::RecoveryMode::TolerateCorruptedTail;
+    let error = Wal::open(dir, options.clone()).unwrap_err().to_string();
+    assert!(error.contains("first sequence number 0"), "{error}");
+
+    options.recovery_mode = logstore_wal::RecoveryMode::PointInTime;
+    let wal = Wal::open(dir, options.clone()).unwrap();
+    assert_eq!(wal.recovery().dropped_segments, [path]);
+    assert_eq!(wal.append(b"appended").unwrap(), 1);
+    wal.close().unwrap();
+    let wal = Wal::open(dir, options).unwrap();
+    assert_eq!(all_records(&wal), [(1, b"appended".to_vec())]);
 }
