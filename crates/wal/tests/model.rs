@@ -45,6 +45,8 @@ enum Op {
     /// `submit` of each request (payload lengths), then `wait` for each, the last first.
     Submit(Vec<Vec<usize>>),
     Sync,
+    /// `rotate`: a new segment for what comes next; syncs.
+    Rotate,
     /// Replay while open, from the first retained record plus this (modulo the log's length).
     Check(u16),
     /// `truncate_before` a sequence number picked by this (modulo the log's length plus two).
@@ -194,7 +196,8 @@ impl Harness {
             Op::Append(len) => self.append(std::slice::from_ref(len), false),
             Op::AppendBatch(lens) => self.append(lens, true),
             Op::Submit(requests) => self.submit_and_wait(requests),
-            Op::Sync => self.sync(),
+            Op::Sync => self.sync(false),
+            Op::Rotate => self.sync(true),
             Op::Check(pick) => self.check_open(*pick),
             Op::Truncate(pick) => self.truncate(*pick),
             Op::Crash(mode) => self.reopen(Some(*mode), false),
@@ -394,14 +397,23 @@ impl Harness {
         self.next_seq = first + count;
     }
 
-    fn sync(&mut self) -> Result<(), String> {
+    /// `sync`, or `rotate` (which syncs too).
+    fn sync(&mut self, rotate: bool) -> Result<(), String> {
         let before = self.io_counts();
-        let result = self.wal().sync();
+        let segments = self.wal().stats().segments;
+        let result = if rotate { self.wal().rotate() } else { self.wal().sync() };
         let fired = self.fired_since(before);
         match result {
             Ok(()) => {
                 ensure!(!fired, "sync succeeded although an injected fault fired during it");
                 self.all_durable_below(self.next_seq);
+                let stats = self.wal().stats();
+                // A new segment, unless the current one held no records.
+                ensure!(
+                    !rotate || (segments..=segments + 1).contains(&stats.segments),
+                    "rotate left {} segments (was {segments})",
+                    stats.segments
+                );
             }
             Err(WalError::Io { .. }) if fired && !self.poisoned => self.poisoned = true,
             Err(WalError::Poisoned { .. }) if self.poisoned => {}
@@ -625,6 +637,7 @@ fn op(torn_crashes: bool) -> impl Strategy<Value = Op> {
         6 => prop::collection::vec(prop::collection::vec(payload_len(), 1..=3), 1..=5)
             .prop_map(Op::Submit),
         8 => Just(Op::Sync),
+        3 => Just(Op::Rotate),
         5 => any::<u16>().prop_map(Op::Check),
         5 => any::<u16>().prop_map(Op::Truncate),
         7 => crash.prop_map(Op::Crash),
