@@ -125,6 +125,32 @@ struct Harness {
     armed: Armed,
     /// Makes every payload distinct, so a misplaced record cannot pass for another.
     payloads_made: u64,
+    coverage: Coverage,
+}
+
+/// How often a run reached the states worth testing, so that a test can check the generator
+/// is not too tame to find anything.
+#[derive(Clone, Copy, Debug, Default)]
+struct Coverage {
+    faults_fired: u64,
+    poisonings: u64,
+    torn_tails: u64,
+    clean_opens: u64,
+    /// Steps after which the log had more than one segment.
+    multi_segment_steps: u64,
+    /// Reopens after which some record was gone by truncation.
+    truncated_reopens: u64,
+}
+
+impl std::ops::AddAssign for Coverage {
+    fn add_assign(&mut self, other: Coverage) {
+        self.faults_fired += other.faults_fired;
+        self.poisonings += other.poisonings;
+        self.torn_tails += other.torn_tails;
+        self.clean_opens += other.clean_opens;
+        self.multi_segment_steps += other.multi_segment_steps;
+        self.truncated_reopens += other.truncated_reopens;
+    }
 }
 
 impl Harness {
@@ -141,6 +167,7 @@ impl Harness {
             acknowledged_end: 1,
             armed: Armed::default(),
             payloads_made: 0,
+            coverage: Coverage::default(),
         };
         harness.open()?;
         ensure!(harness.next_seq == 1, "a new log starts at {}, not 1", harness.next_seq);
@@ -188,6 +215,7 @@ impl Harness {
             self.armed.sync_at = None;
             fired = true;
         }
+        self.coverage.faults_fired += u64::from(fired);
         fired
     }
 
@@ -223,6 +251,8 @@ impl Harness {
     /// `stats().durable_seq` is durable.
     fn note_durable_seq(&mut self) -> Result<(), String> {
         let stats = self.wal().stats();
+        self.coverage.multi_segment_steps += u64::from(stats.segments > 1);
+        self.coverage.poisonings += u64::from(self.poisoned);
         ensure!(
             stats.durable_seq <= stats.next_seq && stats.next_seq == self.next_seq,
             "stats {stats:?} disagree with the model's next_seq {}",
@@ -557,7 +587,10 @@ impl Harness {
             "recovered {} records but next_seq is {next} and the first is {first}",
             seqs.len()
         );
-        let report = self.wal().recovery();
+        let report = self.wal().recovery().clone();
+        self.coverage.torn_tails += u64::from(report.torn_tail.is_some());
+        self.coverage.clean_opens += u64::from(report.clean_shutdown);
+        self.coverage.truncated_reopens += u64::from(first > 1);
         ensure!(
             report.next_seq == next
                 && report.records == next - first
@@ -599,7 +632,7 @@ impl Harness {
     }
 }
 
-fn run(setup: Setup, ops: &[Op]) -> Result<(), String> {
+fn run(setup: Setup, ops: &[Op]) -> Result<Coverage, String> {
     let mut harness = Harness::new(setup)?;
     for (i, op) in ops.iter().enumerate() {
         harness.step(op).map_err(|e| format!("step {i} ({op:?}): {e}"))?;
@@ -607,7 +640,8 @@ fn run(setup: Setup, ops: &[Op]) -> Result<(), String> {
     // Whatever happened, a final crash and reopen must keep the promises.
     let end = ops.len();
     harness.step(&Op::Crash(CrashMode::DropUnsynced)).map_err(|e| format!("final crash: {e}"))?;
-    harness.step(&Op::Check(0)).map_err(|e| format!("step {end} (final check): {e}"))
+    harness.step(&Op::Check(0)).map_err(|e| format!("step {end} (final check): {e}"))?;
+    Ok(harness.coverage)
 }
 
 fn payload_len() -> impl Strategy<Value = usize> {
@@ -702,6 +736,47 @@ proptest! {
     #[test]
     fn model_none((setup, ops) in case(Durability::None)) {
         run(setup, &ops).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// The generator must reach the states the model is there to check: with a fixed seed, 100
+/// cases per durability mode fire faults, poison the log, tear tails, reopen cleanly, rotate
+/// and truncate.
+#[test]
+fn the_generated_cases_reach_every_state_worth_checking() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
+    let mut total = Coverage::default();
+    for durability in [
+        Durability::Sync,
+        Durability::Batch { max_delay: BATCH_SYNC_DELAY, max_bytes: BATCH_SYNC_BYTES },
+        Durability::None,
+    ] {
+        let strategy = case(durability);
+        for _ in 0..100 {
+            let (setup, ops) = strategy.new_tree(&mut runner).expect("a case").current();
+            total += run(setup, &ops).expect("the model holds");
+        }
+    }
+    let Coverage {
+        faults_fired,
+        poisonings,
+        torn_tails,
+        clean_opens,
+        multi_segment_steps,
+        truncated_reopens,
+    } = total;
+    for (what, count) in [
+        ("faults fired", faults_fired),
+        ("steps on a poisoned log", poisonings),
+        ("torn tails recovered", torn_tails),
+        ("opens after a clean close", clean_opens),
+        ("steps with several segments", multi_segment_steps),
+        ("reopens after a truncation", truncated_reopens),
+    ] {
+        assert!(count >= 10, "only {count} {what} in 300 cases: {total:?}");
     }
 }
 
