@@ -105,6 +105,34 @@
 //! Reading a snapshot takes no lock at all: a long scan never delays the writer.
 //!
 //! No `unsafe` code: readers share only sealed, immutable chunks and their own copies.
+//!
+//! # Performance
+//!
+//! `cargo bench -p logstore-benches --bench memtable`, 10,000 entries of 16..=1,024 bytes
+//! (554 bytes of text on average), best criterion median of two runs on a 2-core VM shared with
+//! two other benchmark runs (figures varied up to 2x, insert up to 5x, between runs):
+//!
+//! | per entry                          |   heap |  arena |
+//! |------------------------------------|-------:|-------:|
+//! | insert, keys in order              |  93 ns | 175 ns |
+//! | insert, 10% stragglers             | 223 ns | 201 ns |
+//! | drop                               |  51 ns |  14 ns |
+//! | scan ascending / descending        | 15 / 26 ns | 15 / 16 ns |
+//! | scan with 10% stragglers, asc/desc | 41 / 19 ns | 24 / 18 ns |
+//! | memory, `bytes()` / payload        | 1.186x | 1.167x |
+//!
+//! Point reads: `get` 170 ns, a 100-entry `range` 1.8 to 2.7 µs, a snapshot 72 to 82 ns when
+//! nothing changed since the last one and 1.5 to 2.2 µs right after an insert (open chunk
+//! copied). The arena does less work per insert (407 instructions against 691 under
+//! callgrind), but its fresh 64 KiB arenas are first touched during the inserts: with glibc's
+//! defaults the arenas of the previous memtable go back to the kernel when it is dropped, and
+//! the page faults dominate. With the memory kept mapped, in-order inserts measured 90 ns
+//! (arena) against 112 ns (heap) in the same run:
+//!
+//! ```text
+//! GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295:glibc.malloc.mmap_threshold=4294967295 \
+//!     cargo bench -p logstore-benches --bench memtable -- 'insert/(arena|heap)/in_order'
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
