@@ -633,6 +633,11 @@ fn open_tables(
     manifest: &Manifest,
 ) -> Result<Vec<Arc<TableHandle>>> {
     let fs = &*options.fs;
+    // The manifest just read may be a rename whose directory fsync failed in the last process.
+    // Make it durable before acting on it (deleting the tables it does not list here, the WAL
+    // it covers at the next close): else a power cut brings back the old manifest, naming
+    // deleted tables or relying on deleted WAL records.
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
     let tables_dir = dir.join(TABLES_DIR);
     fs.create_dir_all(&tables_dir).map_err(io_err("create directory", &tables_dir))?;
     let listed: HashSet<PathBuf> = manifest.tables.iter().map(|t| table_path(dir, t.id)).collect();

@@ -1,0 +1,559 @@
+//! Every I/O step of a flush, a compaction, a close and a recovery is a crash point.
+//!
+//! Each test runs its operation once on a fault-free disk and records every call it makes (the
+//! process's trace); the write-ahead order is checked on that trace. Then, for every sync `k`
+//! (file or directory) and every write `k` of the operation, it starts over, arms the disk to
+//! fail exactly that call, runs the operation, and checks:
+//! - the operation reports the failure, and the store refuses writes (`Poisoned`) while it
+//!   still answers reads with every acknowledged entry, once;
+//! - then, after a power cut (nothing unsynced kept, or a torn prefix of it), or after a
+//!   restart followed by a power cut (with or without a clean close of the restarted store
+//!   first), the store opens, holds exactly the acknowledged entries, and its tables folder
+//!   holds exactly the tables its manifest lists;
+//! - the recovered store takes writes, flushes, merges, closes and reopens with nothing lost.
+//!
+//! `k` = the number of calls is the run where nothing fails: the power cut after the last
+//! step. A failed sync followed by a power cut is the power cut just before that sync: between
+//! two syncs nothing becomes durable.
+
+mod common;
+
+use common::{
+    Io, World, assert_holds, assert_no_orphans, assert_query, assert_refuses_writes, crash_modes,
+};
+use logstore_engine::testing::{CrashMode, Oracle};
+use logstore_engine::{LogStore, NewEntry, Order, Query, StoreError, StoreOptions, TableOptions};
+use std::fmt;
+
+const START_MS: u64 = 1_700_000_000_000;
+
+/// No flush or merge happens unless the test asks for it; the entries of one memtable span
+/// several WAL segments, so a flush's truncation deletes some.
+fn options() -> StoreOptions {
+    StoreOptions {
+        flush_threshold_entries: 10_000,
+        compaction: None,
+        wal_segment_bytes_max: 512,
+        table: TableOptions { block_target_bytes: 256, ..TableOptions::default() },
+        ..StoreOptions::default()
+    }
+}
+
+/// Appends `batches` batches of three entries, with metadata on some.
+fn fill(store: &LogStore, oracle: &mut Oracle, batches: usize) {
+    for _ in 0..batches {
+        let n = oracle.len();
+        let batch: Vec<NewEntry> = (n..n + 3)
+            .map(|i| {
+                let entry = NewEntry::new(format!("entry {i}"));
+                match i % 2 {
+                    0 => entry.metadata(format!(r#"{{"host":"h{}"}}"#, i % 3)),
+                    _ => entry,
+                }
+            })
+            .collect();
+        common::append(store, oracle, &batch);
+    }
+}
+
+/// Which calls the armed fault counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Sync,
+    Write,
+}
+
+impl Fault {
+    fn count(self, world: &World) -> u64 {
+        match self {
+            Fault::Sync => world.disk.syncs(),
+            Fault::Write => world.disk.writes(),
+        }
+    }
+
+    fn arm(self, world: &World, k: u64) {
+        match self {
+            Fault::Sync => world.disk.fail_sync_after(k),
+            Fault::Write => world.disk.fail_write_after(k),
+        }
+    }
+
+    fn counts(self, io: &Io) -> bool {
+        match self {
+            Fault::Sync => io.is_sync(),
+            Fault::Write => io.is_write(),
+        }
+    }
+}
+
+/// What follows the failure.
+#[derive(Clone, Copy, Debug)]
+enum Then {
+    /// The machine loses power at once.
+    PowerCut(CrashMode),
+    /// The process restarts (closing the failed store), the new one opens the store (and
+    /// closes it again, if `close`), and then the machine loses power.
+    Restart { close: bool },
+}
+
+/// An operation whose every step is a crash point.
+struct Scenario {
+    name: &'static str,
+    /// Brings a new store to where the operation starts; leaves the worker idle.
+    setup: fn(&LogStore, &mut Oracle),
+    /// The operation; it returns once the worker is idle again (a `compact` reply comes after
+    /// the flush before it and its WAL truncation are done).
+    op: fn(&LogStore) -> Result<(), StoreError>,
+    /// Whether the operation closes the store (then writes fail with `Closed`).
+    closes: bool,
+    /// Calls the operation must make in this order (each a prefix of a traced call): the
+    /// write-ahead protocol.
+    protocol: &'static [&'static str],
+}
+
+/// The calls the operation makes on a fault-free disk.
+fn clean_trace(scenario: &Scenario) -> Vec<Io> {
+    let mut world = World::new(options(), START_MS);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    (scenario.setup)(&store, &mut oracle);
+    let start = world.process().trace().len();
+    let (syncs, writes) = (world.disk.syncs(), world.disk.writes());
+    (scenario.op)(&store).unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
+    let trace = world.process().trace().split_off(start);
+    let count = |fault: Fault| trace.iter().filter(|io| fault.counts(io)).count() as u64;
+    assert_eq!(count(Fault::Sync), world.disk.syncs() - syncs, "the trace has every sync");
+    assert_eq!(count(Fault::Write), world.disk.writes() - writes, "the trace has every write");
+    trace
+}
+
+/// Checks that the calls of `protocol` happen in its order (each step the first call after
+/// the previous one that matches it: the same call, or, for a step ending in `/`, any call
+/// under that folder), and that nothing is removed early: the first `remove` step of a kind
+/// matches no call before the step ahead of it.
+fn assert_protocol(name: &str, trace: &[Io], protocol: &[&str]) {
+    let rendered: Vec<String> = trace.iter().map(Io::to_string).collect();
+    let whole = rendered.join("\n");
+    let matches = |io: &String, step: &str| match step.ends_with('/') {
+        true => io.starts_with(step),
+        false => io == step,
+    };
+    let mut at = 0;
+    for (i, step) in protocol.iter().enumerate() {
+        if step.starts_with("remove") && !protocol[..i].contains(step) {
+            if let Some(early) = rendered[..at].iter().find(|io| matches(io, step)) {
+                panic!("{name}: {early:?} before the step ahead of {step:?} in\n{whole}");
+            }
+        }
+        match rendered[at..].iter().position(|io| matches(io, step)) {
+            Some(found) => at += found + 1,
+            None => panic!("{name}: no {step:?} after call {at} in\n{whole}"),
+        }
+    }
+}
+
+struct Point<'a> {
+    scenario: &'a str,
+    fault: Fault,
+    k: u64,
+    call: Option<&'a Io>,
+    then: Then,
+}
+
+impl fmt::Display for Point<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.call {
+            Some(call) => {
+                write!(
+                    f,
+                    "{}: {:?} #{} ({call}) fails, then {:?}",
+                    self.scenario, self.fault, self.k, self.then
+                )
+            }
+            None => write!(f, "{}: nothing fails, then {:?}", self.scenario, self.then),
+        }
+    }
+}
+
+/// Reads after the failure, before any reopen: every acknowledged entry, once, in both orders,
+/// and a filtered query.
+fn assert_reads(store: &LogStore, oracle: &Oracle, context: &dyn fmt::Display) {
+    assert_holds(store, oracle, context);
+    let filtered = Query::new().order(Order::Descending).metadata_equals("host", "h1").limit(4);
+    assert_query(store, oracle, &filtered, context);
+}
+
+/// The reopened store holds what it must, its folder is clean, and it works.
+fn assert_recovered(
+    world: &mut World,
+    store: LogStore,
+    oracle: &mut Oracle,
+    context: &dyn fmt::Display,
+) {
+    assert_holds(&store, oracle, context);
+    assert_no_orphans(&store, &world.disk, context);
+    fill(&store, oracle, 2);
+    store.compact().unwrap_or_else(|e| panic!("{context}: compact after recovery: {e}"));
+    assert_holds(&store, oracle, context);
+    assert_no_orphans(&store, &world.disk, context);
+    store.close().unwrap_or_else(|e| panic!("{context}: close after recovery: {e}"));
+    drop(store);
+    let store = world.open().unwrap_or_else(|e| panic!("{context}: reopen after recovery: {e}"));
+    assert_holds(&store, oracle, context);
+    assert_no_orphans(&store, &world.disk, context);
+}
+
+fn run_point(scenario: &Scenario, point: &Point<'_>) {
+    let mut world = World::new(options(), START_MS);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    (scenario.setup)(&store, &mut oracle);
+    let start = world.process().trace().len();
+    let before = point.fault.count(&world);
+    point.fault.arm(&world, point.k);
+    let result = (scenario.op)(&store);
+    world.disk.heal();
+    let fired = point.fault.count(&world) - before > point.k;
+    assert_eq!(fired, point.call.is_some(), "{point}: the fault fired at a different step");
+    if let Some(call) = point.call {
+        let failed = world.process().trace()[start..]
+            .iter()
+            .filter(|io| point.fault.counts(io))
+            .nth(point.k as usize)
+            .cloned();
+        assert_eq!(failed.as_ref(), Some(call), "{point}: the operation ran differently");
+        assert!(result.is_err(), "{point}: the operation reported success");
+        if !scenario.closes {
+            assert_refuses_writes(&store, point);
+        }
+    } else {
+        result.unwrap_or_else(|e| panic!("{point}: {e}"));
+        assert!(store.poisoned().is_none(), "{point}");
+    }
+    assert_reads(&store, &oracle, point);
+
+    match point.then {
+        Then::PowerCut(mode) => {
+            world.crash(store, mode);
+            let store = world.open().unwrap_or_else(|e| panic!("{point}: reopen: {e}"));
+            assert_recovered(&mut world, store, &mut oracle, point);
+        }
+        Then::Restart { close } => {
+            let closed = store.close();
+            match (point.call, scenario.closes) {
+                (Some(_), false) => assert!(
+                    matches!(closed, Err(StoreError::Poisoned { .. })),
+                    "{point}: close gave {closed:?}"
+                ),
+                _ => closed.unwrap_or_else(|e| panic!("{point}: close: {e}")),
+            }
+            drop(store);
+            let store = world.open().unwrap_or_else(|e| panic!("{point}: restart: {e}"));
+            assert_holds(&store, &oracle, point);
+            assert_no_orphans(&store, &world.disk, point);
+            match close {
+                true => {
+                    store.close().unwrap_or_else(|e| panic!("{point}: close after restart: {e}"));
+                    drop(store);
+                    world.disk.crash(CrashMode::DropUnsynced);
+                }
+                false => world.crash(store, CrashMode::DropUnsynced),
+            }
+            let store =
+                world.open().unwrap_or_else(|e| panic!("{point}: reopen after the power cut: {e}"));
+            assert_recovered(&mut world, store, &mut oracle, point);
+        }
+    }
+}
+
+/// Runs `scenario` failing each of its syncs and writes in turn, then nothing.
+fn sweep(scenario: &Scenario) {
+    let trace = clean_trace(scenario);
+    assert_protocol(scenario.name, &trace, scenario.protocol);
+    let mut points = 0;
+    for fault in [Fault::Sync, Fault::Write] {
+        let calls: Vec<&Io> = trace.iter().filter(|io| fault.counts(io)).collect();
+        for k in 0..=calls.len() {
+            let seed = k as u64;
+            let thens = crash_modes(seed)
+                .map(Then::PowerCut)
+                .into_iter()
+                .chain([Then::Restart { close: false }, Then::Restart { close: true }]);
+            for then in thens {
+                let point = Point {
+                    scenario: scenario.name,
+                    fault,
+                    k: k as u64,
+                    call: calls.get(k).copied(),
+                    then,
+                };
+                run_point(scenario, &point);
+                points += 1;
+            }
+        }
+    }
+    eprintln!("{}: {points} crash points over {} traced calls", scenario.name, trace.len());
+}
+
+/// The calls that write table `id` and make it durable under its name.
+macro_rules! table_written {
+    ($id:literal) => {
+        [
+            concat!("sync /data/tables/", $id, ".sst.tmp"),
+            concat!("rename /data/tables/", $id, ".sst.tmp -> /data/tables/", $id, ".sst"),
+            "sync-dir /data/tables",
+        ]
+    };
+}
+
+/// The calls that replace the manifest durably.
+const MANIFEST_STORED: [&str; 3] =
+    ["sync /data/MANIFEST.tmp", "rename /data/MANIFEST.tmp -> /data/MANIFEST", "sync-dir /data"];
+
+/// The calls that delete a WAL segment the tables now hold.
+const WAL_TRUNCATED: [&str; 2] = ["remove /data/wal/", "sync-dir /data/wal"];
+
+fn first_flush() -> Scenario {
+    const T1: [&str; 3] = table_written!("00000000000000000001");
+    Scenario {
+        name: "first flush",
+        setup: |store, oracle| fill(store, oracle, 10),
+        op: LogStore::compact,
+        closes: false,
+        protocol: &[
+            T1[0],
+            T1[1],
+            T1[2],
+            MANIFEST_STORED[0],
+            MANIFEST_STORED[1],
+            MANIFEST_STORED[2],
+            WAL_TRUNCATED[0],
+            WAL_TRUNCATED[1],
+        ],
+    }
+}
+
+/// A store with table 1 and entries in the memtable; `compact` flushes them as table 2, then
+/// merges 1 and 2 into 3.
+fn flush_then_merge() -> Scenario {
+    const T2: [&str; 3] = table_written!("00000000000000000002");
+    const T3: [&str; 3] = table_written!("00000000000000000003");
+    Scenario {
+        name: "flush then merge",
+        setup: |store, oracle| {
+            fill(store, oracle, 5);
+            store.compact().unwrap();
+            fill(store, oracle, 5);
+        },
+        op: LogStore::compact,
+        closes: false,
+        protocol: &[
+            // The flush: its table, the manifest listing it, then the WAL it holds goes.
+            T2[0],
+            T2[1],
+            T2[2],
+            MANIFEST_STORED[0],
+            MANIFEST_STORED[1],
+            MANIFEST_STORED[2],
+            WAL_TRUNCATED[0],
+            WAL_TRUNCATED[1],
+            // The merge: its table, the manifest listing it instead of its inputs, then they go.
+            T3[0],
+            T3[1],
+            T3[2],
+            MANIFEST_STORED[0],
+            MANIFEST_STORED[1],
+            MANIFEST_STORED[2],
+            "remove /data/tables/00000000000000000001.sst",
+            "remove /data/tables/00000000000000000002.sst",
+            "sync-dir /data/tables",
+        ],
+    }
+}
+
+/// A store with table 1 and entries in the memtable; `close` flushes them, starts an empty
+/// WAL segment, deletes the others and marks the log cleanly closed.
+fn close() -> Scenario {
+    const T2: [&str; 3] = table_written!("00000000000000000002");
+    Scenario {
+        name: "close",
+        setup: |store, oracle| {
+            fill(store, oracle, 5);
+            store.compact().unwrap();
+            fill(store, oracle, 5);
+        },
+        op: LogStore::close,
+        closes: true,
+        protocol: &[
+            T2[0],
+            T2[1],
+            T2[2],
+            MANIFEST_STORED[0],
+            MANIFEST_STORED[1],
+            MANIFEST_STORED[2],
+            WAL_TRUNCATED[0],
+            WAL_TRUNCATED[1],
+            // The new segment is durable before the last old one goes.
+            "rename /data/wal/",
+            "sync-dir /data/wal",
+            WAL_TRUNCATED[0],
+            WAL_TRUNCATED[1],
+            "rename /data/wal/CLEAN.wal.tmp -> /data/wal/CLEAN",
+            "sync-dir /data/wal",
+        ],
+    }
+}
+
+#[test]
+fn every_step_of_a_first_flush_is_a_crash_point() {
+    sweep(&first_flush());
+}
+
+#[test]
+fn every_step_of_a_flush_and_a_merge_is_a_crash_point() {
+    sweep(&flush_then_merge());
+}
+
+#[test]
+fn every_step_of_a_close_is_a_crash_point() {
+    sweep(&close());
+}
+
+/// The index among the scenario's syncs of its `nth` call `call`, and that call.
+fn sync_index(scenario: &Scenario, call: &str, nth: usize) -> (u64, Io) {
+    let trace = clean_trace(scenario);
+    let syncs: Vec<&Io> = trace.iter().filter(|io| io.is_sync()).collect();
+    let k = syncs
+        .iter()
+        .enumerate()
+        .filter(|(_, io)| io.to_string() == call)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no sync {nth} {call}"))
+        .0;
+    (k as u64, syncs[k].clone())
+}
+
+/// Regression: a merge's manifest was renamed into place but the directory fsync after it
+/// failed. The restarted store read that manifest (visible, not durable), deleted the merge's
+/// inputs as unlisted, and a power cut then brought back the old manifest naming them: the
+/// store no longer opened ("open /data/tables/00000000000000000001.sst: no such file").
+/// Open now makes the manifest it reads durable before acting on it.
+#[test]
+fn restart_after_a_failed_merge_manifest_sync_then_power_cut() {
+    let scenario = flush_then_merge();
+    // The second manifest store (the merge's) fails at its directory sync.
+    let (k, call) = sync_index(&scenario, "sync-dir /data", 1);
+    let then = Then::Restart { close: false };
+    let point = Point { scenario: scenario.name, fault: Fault::Sync, k, call: Some(&call), then };
+    run_point(&scenario, &point);
+}
+
+/// Regression: a flush's manifest was renamed into place but the directory fsync after it
+/// failed. The restarted store read that manifest, found nothing to replay, and its clean
+/// close deleted the WAL the manifest said the tables held; a power cut then brought back the
+/// old manifest (none, here): every entry was gone ("the WAL starts at sequence 31, but
+/// entries from 1 on are in no table").
+#[test]
+fn restart_after_a_failed_flush_manifest_sync_then_close_then_power_cut() {
+    let scenario = first_flush();
+    let (k, call) = sync_index(&scenario, "sync-dir /data", 0);
+    let then = Then::Restart { close: true };
+    let point = Point { scenario: scenario.name, fault: Fault::Sync, k, call: Some(&call), then };
+    run_point(&scenario, &point);
+}
+
+/// Leaves the directory as a power cut in the middle of a flush does: table 1 listed by the
+/// manifest, table 2 written and durable but listed by none (the manifest's sync failed), the
+/// entries of table 2 in the WAL after the manifest's flushed point. Returns the oracle.
+fn interrupted_flush(world: &mut World) -> Oracle {
+    let scenario = flush_then_merge();
+    let (k, _) = sync_index(&scenario, "sync /data/MANIFEST.tmp", 0);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    (scenario.setup)(&store, &mut oracle);
+    world.disk.fail_sync_after(k);
+    assert!(store.compact().is_err());
+    world.disk.heal();
+    world.crash(store, CrashMode::DropUnsynced);
+    assert_eq!(
+        common::table_files(&world.disk),
+        ["00000000000000000001.sst", "00000000000000000002.sst"]
+    );
+    assert_eq!(common::manifest_tables(&world.disk), [1]);
+    oracle
+}
+
+/// Recovery is itself crash-safe: open a directory an interrupted flush left (an orphan table
+/// to delete, WAL records to replay), failing each sync and write of the open in turn; then
+/// lose power, or retry the open and close cleanly, then lose power.
+#[test]
+fn every_step_of_a_recovery_is_a_crash_point() {
+    let mut world = World::new(options(), START_MS);
+    let oracle = interrupted_flush(&mut world);
+    let store = world.open().unwrap();
+    let trace = world.process().trace();
+    assert_holds(&store, &oracle, &"recovery");
+    assert_no_orphans(&store, &world.disk, &"recovery");
+    // The manifest is made durable before anything it does not list is deleted.
+    let protocol =
+        ["sync-dir /data", "remove /data/tables/00000000000000000002.sst", "sync-dir /data/tables"];
+    assert_protocol("recovery", &trace, &protocol);
+    drop(store);
+
+    let mut points = 0;
+    for fault in [Fault::Sync, Fault::Write] {
+        let calls: Vec<&Io> = trace.iter().filter(|io| fault.counts(io)).collect();
+        for k in 0..=calls.len() {
+            let thens = crash_modes(k as u64)
+                .map(Then::PowerCut)
+                .into_iter()
+                .chain([Then::Restart { close: true }]);
+            for then in thens {
+                let point = Point {
+                    scenario: "recovery",
+                    fault,
+                    k: k as u64,
+                    call: calls.get(k).copied(),
+                    then,
+                };
+                let mut world = World::new(options(), START_MS);
+                let mut oracle = interrupted_flush(&mut world);
+                let before = fault.count(&world);
+                fault.arm(&world, k as u64);
+                let opened = world.open();
+                world.disk.heal();
+                let fired = fault.count(&world) - before > k as u64;
+                assert_eq!(
+                    fired,
+                    point.call.is_some(),
+                    "{point}: the fault fired at a different step"
+                );
+                match opened {
+                    Ok(store) => {
+                        assert!(!fired, "{point}: open succeeded");
+                        assert_holds(&store, &oracle, &point);
+                        world.kill(store);
+                    }
+                    Err(e) => {
+                        assert!(fired, "{point}: open failed: {e}");
+                        world.process().kill();
+                    }
+                }
+                match then {
+                    Then::PowerCut(mode) => world.disk.crash(mode),
+                    Then::Restart { .. } => {
+                        let store = world.open().unwrap_or_else(|e| panic!("{point}: retry: {e}"));
+                        assert_holds(&store, &oracle, &point);
+                        store.close().unwrap_or_else(|e| panic!("{point}: close: {e}"));
+                        drop(store);
+                        world.disk.crash(CrashMode::DropUnsynced);
+                    }
+                }
+                let store = world.open().unwrap_or_else(|e| panic!("{point}: reopen: {e}"));
+                assert_recovered(&mut world, store, &mut oracle, &point);
+                points += 1;
+            }
+        }
+    }
+    eprintln!("recovery: {points} crash points over {} traced calls", trace.len());
+}
