@@ -340,6 +340,11 @@ impl LogStore {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        // The wait let go of the lock: a `close` may have run meanwhile, flushed the memtables
+        // and be about to drop the WAL segments. Writing now would lose the entries.
+        if writer.closed {
+            return Err(StoreError::Closed);
+        }
         inner.check_writable()?;
 
         let seq0 = inner.wal.next_seq();
