@@ -39,9 +39,33 @@ impl SplitMix64 {
 }
 
 const WORDS: &[&str] = &[
-    "connection", "accepted", "from", "10.0.0.7", "port", "closed", "error", "timeout", "user",
-    "session", "opened", "block", "replica", "INFO", "WARN", "ERROR", "request", "completed",
-    "in", "ms", "status=200", "GET", "/api/v1/items", "retrying", "after", "failure", "disk",
+    "connection",
+    "accepted",
+    "from",
+    "10.0.0.7",
+    "port",
+    "closed",
+    "error",
+    "timeout",
+    "user",
+    "session",
+    "opened",
+    "block",
+    "replica",
+    "INFO",
+    "WARN",
+    "ERROR",
+    "request",
+    "completed",
+    "in",
+    "ms",
+    "status=200",
+    "GET",
+    "/api/v1/items",
+    "retrying",
+    "after",
+    "failure",
+    "disk",
 ];
 
 /// A message of exactly `len` bytes of ASCII words, drawn from `rng`.
