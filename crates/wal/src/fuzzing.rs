@@ -38,11 +38,12 @@ const MODES: [RecoveryMode; 4] = [
 ///
 /// When recovery breaks a promise, which is what the fuzzer looks for: a panic anywhere inside;
 /// `open` failing other than with [`WalError::Corruption`] in the two strict modes (the other
-/// two must always open); a replay error after a successful
-/// open; sequence numbers not strictly increasing, or not below `next_seq`; a record longer than
-/// [`RECORD_BYTES_MAX`] or than the input; a record count differing from the recovery report;
-/// `AbsoluteConsistency` accepting what another mode found damage in; or a reopened log not
-/// returning exactly what it returned before plus the appended record.
+/// two must always open); a replay error after a successful open; sequence numbers not
+/// strictly increasing, or not below `next_seq`; a record longer than [`RECORD_BYTES_MAX`] or
+/// than the input; a record count differing from the recovery report; `AbsoluteConsistency`
+/// opening what `TolerateCorruptedTail` refused or anything with damage; modes disagreeing on
+/// an undamaged log; or a reopened log not returning exactly what it returned before plus the
+/// appended record.
 pub fn segment(bytes: &[u8]) {
     recover_in_every_mode(bytes);
     let fixed = with_checksums_fixed(bytes);
