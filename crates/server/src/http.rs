@@ -133,8 +133,9 @@ async fn ingest(
     let store = shared.store.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let parsed = parse_ingest_body(&body).map_err(body_error)?;
-        let keys =
-            store.append_batch(&parsed.entries).map_err(|e| store_error(e, &parsed.lines))?;
+        let keys = store
+            .append_batch(&parsed.entries)
+            .map_err(|e| store_error(e, &parsed.lines, store.poisoned().is_some()))?;
         Ok::<_, ApiError>(keys)
     })
     .await
@@ -203,8 +204,9 @@ fn body_error(e: BodyError) -> ApiError {
     ApiError { status: StatusCode::BAD_REQUEST, code: e.code, message: e.message, line: e.line }
 }
 
-/// The reply to a refused append; `lines[i]` is the body line of entry `i`.
-fn store_error(e: StoreError, lines: &[u64]) -> ApiError {
+/// The reply to a refused append; `lines[i]` is the body line of entry `i`. A failure that
+/// left the store refusing writes (`poisoned`) is a 503, like every write after it.
+fn store_error(e: StoreError, lines: &[u64], poisoned: bool) -> ApiError {
     let line_of = |index: usize| lines.get(index).copied();
     let message = e.to_string();
     match e {
@@ -235,6 +237,7 @@ fn store_error(e: StoreError, lines: &[u64]) -> ApiError {
         StoreError::Poisoned { .. } | StoreError::Closed => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
+        _ if poisoned => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
         _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
     }
 }
@@ -257,7 +260,11 @@ async fn query(
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string()));
         }
         Some(Err(e)) => {
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()));
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ));
         }
         None => {
             return Err(ApiError::new(
