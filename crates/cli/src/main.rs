@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use logstore_engine::{
     Durability, Key, LogStore, NewEntry, Order, Query, StoreError, StoreOptions,
 };
-use logstore_server::{Server, ServerConfig, filter_value, parse_time, single_line_json};
+use logstore_server::{
+    Server, ServerConfig, filter_value, metadata_text, parse_time, single_line_json,
+};
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -185,7 +187,8 @@ fn run(cli: Cli) -> Result<()> {
             let store = open(&dir, StoreOptions::default())?;
             let mut entry = NewEntry::new(message);
             if let Some(metadata) = &metadata {
-                entry = entry.metadata(single_line_json(metadata));
+                entry = entry
+                    .metadata(metadata_text(metadata).map_err(|e| anyhow!("--metadata: {e}"))?);
             }
             if let Some(timestamp) = &timestamp {
                 entry = entry.timestamp_ms(

@@ -46,8 +46,8 @@ mod stream;
 mod tcp;
 
 pub use parse::{
-    QUERY_LIMIT_DEFAULT, TCP_LINE_BYTES_MAX, TCP_MESSAGE_BYTES_MAX, filter_value,
-    parse_absolute_time, parse_time, single_line_json,
+    METADATA_DEPTH_MAX, QUERY_LIMIT_DEFAULT, TCP_LINE_BYTES_MAX, TCP_MESSAGE_BYTES_MAX,
+    filter_value, metadata_text, parse_absolute_time, parse_time, single_line_json,
 };
 
 use logstore_engine::LogStore;

@@ -114,7 +114,10 @@ fn push_entry<'a>(parsed: &mut ParsedBody<'a>, raw: &'a str, line: u64) -> Resul
     let mut entry = NewEntry::new(message);
     if let Some(metadata) = wire.metadata {
         match metadata.get().as_bytes().first() {
-            Some(b'{') => entry = entry.metadata(single_line_json(metadata.get())),
+            Some(b'{') => {
+                check_metadata_depth(metadata.get()).map_err(field_error)?;
+                entry = entry.metadata(single_line_json(metadata.get()));
+            }
             Some(b'n') => {} // null
             _ => {
                 return Err(field_error(format!(
@@ -149,6 +152,57 @@ fn json_timestamp(raw: &str) -> Result<Option<u64>, String> {
     serde_json::from_str::<u64>(raw).map(Some).map_err(|_| {
         format!("expected milliseconds since the Unix epoch (an unsigned integer) or an RFC 3339 string, got {raw}")
     })
+}
+
+/// Deepest nesting of objects and arrays accepted in metadata (below serde_json's recursion
+/// limit of 128, so every JSON library a reader is likely to use can parse what is stored).
+pub const METADATA_DEPTH_MAX: usize = 64;
+
+/// How deeply objects and arrays nest in a JSON text (0 for a scalar).
+fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn check_metadata_depth(raw: &str) -> Result<(), String> {
+    let depth = json_depth(raw);
+    if depth > METADATA_DEPTH_MAX {
+        return Err(format!(
+            "\"metadata\" nests {depth} levels deep, more than the limit of {METADATA_DEPTH_MAX}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a metadata text given on its own (the CLI's `--metadata`): one JSON object, nested
+/// at most [`METADATA_DEPTH_MAX`] deep; returns it on one line.
+pub fn metadata_text(text: &str) -> Result<Cow<'_, str>, String> {
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if !raw.get().starts_with('{') {
+        return Err(format!("must be a JSON object, got {}", kind_of(raw.get())));
+    }
+    check_metadata_depth(raw.get())?;
+    Ok(single_line_json(raw.get()))
 }
 
 /// Valid JSON text without line breaks: the whitespace outside strings (the only place a JSON
@@ -400,7 +454,11 @@ pub fn parse_tcp_line(line: &[u8]) -> Result<TcpRequest, TcpError> {
             }
             let metadata = match field("metadata") {
                 None => None,
-                Some(raw) if raw.starts_with('{') => Some(single_line_json(raw).into_owned()),
+                Some(raw) if raw.starts_with('{') => {
+                    check_metadata_depth(raw)
+                        .map_err(|m| TcpError::new("write_log_error", message_detail(m)))?;
+                    Some(single_line_json(raw).into_owned())
+                }
                 Some(raw) => {
                     return Err(TcpError::new(
                         "write_log_error",
@@ -503,6 +561,23 @@ mod tests {
         let parsed = parse_ingest_body(body).unwrap();
         assert_eq!(parsed.entries[0].metadata.as_deref(), Some(r#"{"k":"x \" y","z":[1,2]}"#));
         assert_eq!(single_line_json(r#"{"a": "b c"}"#), r#"{"a": "b c"}"#);
+    }
+
+    #[test]
+    fn metadata_depth_is_limited() {
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"message":"m","metadata":{}1{}}}"#,
+                r#"{"a":"#.repeat(depth),
+                "}".repeat(depth)
+            )
+        };
+        assert!(parse_ingest_body(nested(METADATA_DEPTH_MAX).as_bytes()).is_ok());
+        let err = parse_ingest_body(nested(METADATA_DEPTH_MAX + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.code, "invalid_entry");
+        let line = nested(200).replacen('{', r#"{"action":"write","#, 1);
+        assert_eq!(parse_tcp_line(line.as_bytes()).unwrap_err().code, "write_log_error");
+        assert_eq!(json_depth(r#"{"a":"{[{[","b":[[]]}"#), 3);
     }
 
     #[test]
