@@ -188,6 +188,13 @@ impl Inner {
         self.wake_writers();
     }
 
+    /// [`Inner::poison`] for a caller that holds the writer lock: taking it again would
+    /// deadlock, and holding it already orders the wake-up after any writer's check.
+    fn poison_holding_writer(&self, error: &StoreError) {
+        lock(&self.poison).get_or_insert_with(|| Arc::from(error.to_string()));
+        self.room.notify_all();
+    }
+
     pub(crate) fn wake_writers(&self) {
         // Taking the writer lock orders this wake-up after a writer's check of the condition.
         drop(lock(&self.writer));
@@ -374,12 +381,14 @@ impl LogStore {
                 e,
                 logstore_wal::WalError::Poisoned { .. } | logstore_wal::WalError::Io { .. }
             ) {
-                inner.poison(&StoreError::Poisoned { cause: Arc::from(e.to_string()) });
+                inner.poison_holding_writer(&StoreError::Poisoned {
+                    cause: Arc::from(e.to_string()),
+                });
             }
         })?;
         if ticket.seqs().start != seq0 {
             let error = StoreError::KeyOrder { key: keyed[0].key };
-            inner.poison(&error);
+            inner.poison_holding_writer(&error);
             return Err(error);
         }
         for entry in &keyed {
@@ -387,7 +396,7 @@ impl LogStore {
                 // The WAL has the entry and the memtable not: refuse writes until a reopen
                 // rebuilds the memtable from the WAL.
                 let error = StoreError::from(e);
-                inner.poison(&error);
+                inner.poison_holding_writer(&error);
                 return Err(error);
             }
         }

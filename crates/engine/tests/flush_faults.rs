@@ -22,8 +22,13 @@ use common::{
     Io, World, assert_holds, assert_no_orphans, assert_query, assert_refuses_writes, crash_modes,
 };
 use logstore_engine::testing::{CrashMode, Oracle};
-use logstore_engine::{LogStore, NewEntry, Order, Query, StoreError, StoreOptions, TableOptions};
+use logstore_engine::{
+    Durability, LogStore, NewEntry, Order, Query, StoreError, StoreOptions, TableOptions,
+};
+use logstore_wal::WalError;
 use std::fmt;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 const START_MS: u64 = 1_700_000_000_000;
 
@@ -556,4 +561,46 @@ fn every_step_of_a_recovery_is_a_crash_point() {
         }
     }
     eprintln!("recovery: {points} crash points over {} traced calls", trace.len());
+}
+
+/// Regression: in `Batch` durability the WAL's background sync failed, which poisons the WAL
+/// but not the store. The next append passed the store's check, took the writer lock, was
+/// refused by the WAL, and poisoned the store, which takes the writer lock again to wake
+/// waiting writers: the append hung for good, and so did the worker and `close` behind it.
+/// (Any durability could get there when the worker's WAL sync failed while an append was
+/// between its check and the WAL: the model check hung that way in `None`.)
+#[test]
+fn append_after_a_failed_background_wal_sync_is_refused_not_hung() {
+    let durability = Durability::Batch { max_delay: Duration::from_millis(1), max_bytes: u64::MAX };
+    let mut world = World::new(StoreOptions { durability, ..options() }, START_MS);
+    let store = Arc::new(world.open().unwrap());
+    let mut oracle = Oracle::new();
+    let syncs = world.disk.syncs();
+    world.disk.fail_sync_after(0);
+    fill(&store, &mut oracle, 1); // acknowledged once written; the syncer's sync of it fails
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while world.disk.syncs() == syncs {
+        assert!(Instant::now() < deadline, "the WAL never synced");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (done, finished) = mpsc::channel();
+    let appender = store.clone();
+    let thread = std::thread::spawn(move || {
+        let _ = done.send(appender.append("after the failed sync", None).map(drop));
+    });
+    let appended = finished.recv_timeout(Duration::from_secs(10)).expect("the append hung");
+    thread.join().unwrap();
+    // Refused: by the WAL's poisoning (this append is where the store learns of it) ...
+    let refused = matches!(
+        appended,
+        Err(StoreError::Poisoned { .. } | StoreError::Wal(WalError::Poisoned { .. }))
+    );
+    assert!(refused, "{appended:?}");
+    // ... and from then on by the store's.
+    assert_refuses_writes(&store, &"after the failed WAL sync");
+    assert_reads(&store, &oracle, &"after the failed WAL sync");
+    // The process dies; the page cache still has what the failed sync did not persist.
+    world.kill(Arc::into_inner(store).expect("the only handle"));
+    let store = world.open().unwrap();
+    assert_recovered(&mut world, store, &mut oracle, &"after the failed WAL sync");
 }
