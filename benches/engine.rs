@@ -1,0 +1,139 @@
+//! The engine's hot paths, through `LogStore`'s public API.
+//!
+//! ```text
+//! cargo bench -p logstore-benches --bench engine
+//! ```
+//!
+//! The workload is [`logstore_benches::entries`]`(20_000, 42)`: messages of 16..=1,024 bytes,
+//! metadata on every other entry. Stores live in a fresh temporary directory on the real file
+//! system, with `Durability::None` so the figures are the engine's CPU, not `fdatasync`
+//! (`cargo xtask bench` measures the synced paths), and the default flush every 1,000 entries.
+//!
+//! - `engine/append/single`: one `append` per entry, a fresh store per sample.
+//! - `engine/append/batch_1000`: `append_batch` of 1,000 entries (throughput per entry).
+//! - `engine/scan/tables`: a full-range `query` over the 20,000 entries in 20 tables written
+//!   in time order (one chain of disjoint tables: no heap merge), entries lent, not copied.
+//! - `engine/scan/merge_8`: the same entries in 8 tables whose key ranges all overlap (client
+//!   timestamps interleaved: table `j` holds every 8th millisecond from `j`), so every entry
+//!   passes through the 8-way heap merge.
+
+use criterion::{Criterion, Throughput, criterion_group};
+use logstore_engine::{Durability, LogStore, NewEntry, Query, StoreOptions};
+use logstore_entry::Entry;
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const ENTRIES: usize = 20_000;
+const SEED: u64 = 42;
+const BATCH: usize = 1_000;
+const MERGE_TABLES: usize = 8;
+
+fn options() -> StoreOptions {
+    StoreOptions { durability: Durability::None, compaction: None, ..StoreOptions::default() }
+}
+
+fn new_entry<'a>(e: &'a Entry<'_>) -> NewEntry<'a> {
+    let entry = NewEntry::new(e.message.as_ref());
+    match &e.metadata {
+        Some(m) => entry.metadata(m.as_ref()),
+        None => entry,
+    }
+}
+
+fn appends(c: &mut Criterion) {
+    let entries = logstore_benches::entries(ENTRIES, SEED);
+    let mut group = c.benchmark_group("engine/append");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("single", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = LogStore::open(dir.path(), options()).expect("open");
+            let start = Instant::now();
+            for i in 0..iters as usize {
+                let e = &entries[i % ENTRIES];
+                black_box(store.append(&e.message, e.metadata.as_deref()).expect("append"));
+            }
+            let elapsed = start.elapsed();
+            store.close().expect("close");
+            elapsed
+        })
+    });
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let batches: Vec<Vec<NewEntry<'_>>> =
+        entries.chunks(BATCH).map(|chunk| chunk.iter().map(new_entry).collect()).collect();
+    group.bench_function("batch_1000", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = LogStore::open(dir.path(), options()).expect("open");
+            let start = Instant::now();
+            for i in 0..iters as usize {
+                black_box(store.append_batch(&batches[i % batches.len()]).expect("append_batch"));
+            }
+            let elapsed = start.elapsed();
+            store.close().expect("close");
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+/// Reads everything through `query`, borrowing each entry; returns the bytes seen.
+fn scan(store: &LogStore) -> usize {
+    let mut iter = store.query(&Query::new()).expect("query");
+    let mut bytes = 0;
+    while let Some(e) = iter.next_entry() {
+        let e = e.expect("entry");
+        bytes += e.message.len() + e.metadata.map_or(0, |m| m.len());
+    }
+    bytes
+}
+
+fn scans(c: &mut Criterion) {
+    let entries = logstore_benches::entries(ENTRIES, SEED);
+    let mut group = c.benchmark_group("engine/scan");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+
+    let chained_dir = tempfile::tempdir().expect("temporary directory");
+    let chained = LogStore::open(chained_dir.path(), options()).expect("open");
+    let all: Vec<NewEntry<'_>> = entries.iter().map(new_entry).collect();
+    for batch in all.chunks(BATCH) {
+        chained.append_batch(batch).expect("append_batch");
+    }
+    chained.flush().expect("flush");
+    let expected = scan(&chained);
+    group.bench_function("tables", |b| b.iter(|| assert_eq!(scan(&chained), expected)));
+
+    // Overlapping tables: client timestamps an hour back, interleaved across the tables.
+    let merged_dir = tempfile::tempdir().expect("temporary directory");
+    let one_table_per_flush = StoreOptions {
+        flush_threshold_entries: ENTRIES,
+        flush_threshold_bytes: usize::MAX,
+        ..options()
+    };
+    let merged = LogStore::open(merged_dir.path(), one_table_per_flush).expect("open");
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let base_ms = now_ms - Duration::from_secs(3_600).as_millis() as u64;
+    for table in 0..MERGE_TABLES {
+        let batch: Vec<NewEntry<'_>> = (table..ENTRIES)
+            .step_by(MERGE_TABLES)
+            .map(|i| new_entry(&entries[i]).timestamp_ms(base_ms + i as u64))
+            .collect();
+        for chunk in batch.chunks(BATCH) {
+            merged.append_batch(chunk).expect("append_batch");
+        }
+        merged.flush().expect("flush");
+    }
+    assert_eq!(merged.stats().tables, MERGE_TABLES, "{:?}", merged.stats());
+    assert_eq!(scan(&merged), expected);
+    group.bench_function("merge_8", |b| b.iter(|| assert_eq!(scan(&merged), expected)));
+    group.finish();
+    chained.close().expect("close");
+    merged.close().expect("close");
+}
+
+criterion_group!(benches, appends, scans);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
