@@ -1,19 +1,23 @@
 //! Model check: the store against the [`Oracle`] under random appends (single and batched,
 //! with store-assigned and backfilled timestamps, the wall clock stepping both ways), queries
 //! (time ranges, both orders, limits, text and metadata filters, paging with cursors through
-//! whole results), flushes, compactions, clean reopens, process kills and power cuts, on a
-//! fault-injecting disk with thresholds so small that flushes, compactions and merges of many
-//! tables happen all the time.
+//! whole results), flushes, compactions, clean reopens, process kills, power cuts, and process
+//! deaths right after the Nth next disk call (in an append, or in the flush or merge it set
+//! off), on a fault-injecting disk with thresholds so small that flushes, compactions and
+//! merges of many tables happen all the time.
 //!
-//! After every step the store answers exactly as the oracle. What a crash may take depends on
-//! the durability:
+//! After every step the store answers exactly as the oracle, and store-assigned timestamps
+//! are the wall clock's unless it is behind the newest one held. What a crash may take
+//! depends on the durability:
 //! - `Sync`: nothing acknowledged, whatever the crash;
-//! - `None`: nothing on a process kill (the WAL handed every acknowledged record to the
-//!   operating system); on a power cut, the acknowledged appends after some point in write
-//!   order, never a part of a batch, and nothing a successful `flush`, `compact` or `close`
-//!   made durable.
+//! - `None` and `Batch`: nothing on a process death (the WAL handed every acknowledged record
+//!   to the operating system); on a power cut, the acknowledged appends after some point in
+//!   write order, never a part of a batch, and nothing a successful `flush`, `compact` or
+//!   `close` made durable.
 //!
-//! `PROPTEST_CASES` sets the number of cases (default 64 per durability).
+//! An append the process died in was never acknowledged: it is there whole, or not at all.
+//!
+//! `PROPTEST_CASES` sets the number of cases (default 48 per durability).
 
 mod common;
 
@@ -514,7 +518,7 @@ fn run(case: &Case, durability: Durability) {
 }
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48);
     // Failing cases are kept beside this file, for the next run to try first.
     let persistence = FileFailurePersistence::Direct("tests/model.proptest-regressions");
     ProptestConfig {
@@ -535,5 +539,12 @@ proptest! {
     #[test]
     fn none_store_answers_as_the_oracle_and_keeps_a_prefix(case in case()) {
         run(&case, Durability::None);
+    }
+
+    #[test]
+    fn batch_store_answers_as_the_oracle_and_keeps_a_prefix(case in case()) {
+        // Syncs in the background every 2 ms, and in the append that passes 2 KiB unsynced.
+        let max_delay = std::time::Duration::from_millis(2);
+        run(&case, Durability::Batch { max_delay, max_bytes: 2 << 10 });
     }
 }
