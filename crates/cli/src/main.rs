@@ -101,6 +101,12 @@ struct ServeArgs {
     /// Most TCP protocol connections at once.
     #[arg(long, env = "LOGSTORE_TCP_CONNECTIONS_MAX", default_value_t = logstore_server::TCP_CONNECTIONS_MAX_DEFAULT)]
     tcp_connections_max: usize,
+    /// Most queries streaming at once; more wait their turn.
+    #[arg(long, env = "LOGSTORE_QUERIES_MAX", default_value_t = logstore_server::QUERIES_MAX_DEFAULT)]
+    queries_max: usize,
+    /// Seconds requests in flight may take after SIGINT/SIGTERM before the server stops anyway.
+    #[arg(long, env = "LOGSTORE_SHUTDOWN_GRACE_S", default_value_t = logstore_server::SHUTDOWN_GRACE_DEFAULT.as_secs())]
+    shutdown_grace_s: u64,
 }
 
 #[derive(clap::Args)]
@@ -278,6 +284,8 @@ fn serve(dir: &Path, args: ServeArgs) -> Result<()> {
         auth_token: args.auth_token.filter(|t| !t.is_empty()),
         body_bytes_max: args.body_bytes_max,
         tcp_connections_max: args.tcp_connections_max,
+        queries_max: args.queries_max,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
     };
     if config.http_addr.is_none() && config.tcp_addr.is_none() {
         bail!("both --http and --tcp are off: nothing to serve");

@@ -410,3 +410,30 @@ fn sigterm_during_writes_loses_nothing_acknowledged_and_restart_serves_it() {
     assert_eq!(tcp.read_all().len(), stored.len() + 1);
     assert!(restarted.terminate().success());
 }
+
+#[test]
+fn a_client_that_stops_reading_does_not_hold_shutdown_beyond_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(dir.path(), &["--shutdown-grace-s", "1"]);
+    let message = "y".repeat(1000);
+    let batch: String =
+        (0..1000).map(|_| json!({ "message": message }).to_string() + "\n").collect();
+    for _ in 0..30 {
+        assert_eq!(post(server.http, batch.as_bytes()).status, 200);
+    }
+    // 30 MB of results, more than the socket buffers hold: the stream blocks on this client.
+    use std::io::{Read, Write};
+    let mut reader = std::net::TcpStream::connect(server.http).unwrap();
+    reader.write_all(b"GET /api/v1/logs?limit=1000000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 1024];
+    let n = reader.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert!(server.terminate().success());
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
+    drop(reader);
+    let restarted = Served::start(dir.path(), &[]);
+    let response = get(restarted.http, "/api/v1/logs?limit=1000000");
+    assert_eq!(response.lines().len(), 30_000);
+}

@@ -252,8 +252,11 @@ async fn query(
         message: format!("parameter {:?}: {}", e.param, e.message),
         line: None,
     })?;
+    let slot = shared.query_slots.clone().acquire_owned().await.map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is stopping")
+    })?;
     let mut chunks =
-        spawn_query(shared.store.clone(), query, Encoding::Ndjson, shared.metrics.clone());
+        spawn_query(shared.store.clone(), query, Encoding::Ndjson, shared.metrics.clone(), slot);
     let first = match chunks.recv().await {
         Some(Ok(chunk)) => chunk,
         Some(Err(e @ (StoreError::InvalidQuery(_) | StoreError::InvalidCursor { .. }))) => {

@@ -56,7 +56,9 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -68,6 +70,11 @@ pub const TCP_ADDR_DEFAULT: &str = "127.0.0.1:5260";
 pub const BODY_BYTES_MAX_DEFAULT: usize = 64 << 20;
 /// Default [`ServerConfig::tcp_connections_max`].
 pub const TCP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
+
+/// Default [`ServerConfig::queries_max`].
+pub const QUERIES_MAX_DEFAULT: usize = 64;
+/// Default [`ServerConfig::shutdown_grace`].
+pub const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
 
 /// What to listen on and the limits of requests.
 #[derive(Clone, Debug)]
@@ -82,6 +89,13 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// Most TCP connections served at once; more wait to be accepted.
     pub tcp_connections_max: usize,
+    /// Most queries streaming at once (HTTP and TCP together); more wait their turn. Each holds
+    /// a blocking thread while its client reads, so this keeps slow readers from taking the
+    /// threads writes need.
+    pub queries_max: usize,
+    /// After the shutdown signal, how long requests in flight may take before the server stops
+    /// waiting for them (a client slowly reading a huge result must not hold a shutdown).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +106,8 @@ impl Default for ServerConfig {
             auth_token: None,
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             tcp_connections_max: TCP_CONNECTIONS_MAX_DEFAULT,
+            queries_max: QUERIES_MAX_DEFAULT,
+            shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
         }
     }
 }
@@ -101,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<LogStore>,
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Arc<Metrics>,
+    /// One permit per query allowed to stream ([`ServerConfig::queries_max`]).
+    pub(crate) query_slots: Arc<Semaphore>,
 }
 
 /// Bound listeners, ready to [`run`](Server::run).
@@ -124,7 +142,9 @@ impl Server {
         let http = bind(config.http_addr, "HTTP").await?;
         let tcp = bind(config.tcp_addr, "the TCP protocol").await?;
         let metrics = Arc::new(Metrics::default());
-        Ok(Server { shared: Arc::new(Shared { store, config, metrics }), http, tcp })
+        let query_slots = Arc::new(Semaphore::new(config.queries_max.max(1)));
+        let shared = Arc::new(Shared { store, config, metrics, query_slots });
+        Ok(Server { shared, http, tcp })
     }
 
     /// The HTTP API's bound address.
@@ -165,16 +185,31 @@ impl Server {
             }
             None => None,
         };
-        let http_result = match http {
-            Some(handle) => handle.await.map_err(io::Error::other).and_then(|r| r),
-            None => {
-                token.cancelled().await;
+        let grace = self.shared.config.shutdown_grace;
+        let drained = async {
+            let http_result = match http {
+                Some(handle) => handle.await.map_err(io::Error::other).and_then(|r| r),
+                None => Ok(()),
+            };
+            tracker.close();
+            tracker.wait().await;
+            http_result
+        };
+        tokio::pin!(drained);
+        tokio::select! {
+            result = &mut drained => return result,
+            _ = token.cancelled() => {}
+        }
+        match tokio::time::timeout(grace, drained).await {
+            Ok(result) => result,
+            Err(_) => {
+                eprintln!(
+                    "logstore: requests still in flight {} s after the shutdown signal; stopping without them",
+                    grace.as_secs()
+                );
                 Ok(())
             }
-        };
-        tracker.close();
-        tracker.wait().await;
-        http_result
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use logstore_engine::{Entry, LogStore, Query, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// A chunk is sent once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 << 10;
@@ -24,7 +24,7 @@ pub(crate) enum Encoding {
     TcpReply,
 }
 
-/// Runs `query` on a blocking thread. The first item received is `Err` if the query could
+/// Runs `query` on a blocking thread, holding `slot` (one of [`crate::ServerConfig::queries_max`]). The first item received is `Err` if the query could
 /// not start (nothing was encoded), otherwise every item is a chunk, and a later `Err` means
 /// the read failed part-way (the stream is incomplete and must be cut off, not ended).
 /// The stream ends after the last chunk; it always sends at least one item. Dropping the
@@ -34,9 +34,11 @@ pub(crate) fn spawn_query(
     query: Query,
     encoding: Encoding,
     metrics: Arc<Metrics>,
+    slot: OwnedSemaphorePermit,
 ) -> mpsc::Receiver<Result<Bytes, StoreError>> {
     let (tx, rx) = mpsc::channel(CHUNKS_QUEUED_MAX);
     tokio::task::spawn_blocking(move || {
+        let _slot = slot; // held until the read ends
         let mut iter = match store.query(&query) {
             Ok(iter) => iter,
             Err(e) => {

@@ -193,11 +193,16 @@ async fn handle<W: AsyncWrite + Unpin>(
                 return Ok(Endpoint::TcpRead);
             }
             let query = Query::new().time_range(start_ts..=end_ts);
+            let Ok(slot) = shared.query_slots.clone().acquire_owned().await else {
+                let detail = serde_json::json!({ "message": "the server is stopping" });
+                return reply_error(writer, &TcpError::new("read_error", Some(detail))).await;
+            };
             let mut chunks = spawn_query(
                 shared.store.clone(),
                 query,
                 Encoding::TcpReply,
                 shared.metrics.clone(),
+                slot,
             );
             let mut first = true;
             while let Some(chunk) = chunks.recv().await {
