@@ -36,7 +36,7 @@ struct Args {
     /// from V4; peers at 10k).
     #[arg(long, default_value_t = SCALE_DEFAULT.to_string())]
     scale: String,
-    /// Runs per case; each figure is the median over them.
+    /// Runs per case, round-robin over the cases; each figure is the median over them.
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// Take messages from the `*.log` files in this folder (e.g. ../shared/data/loghub).
@@ -163,18 +163,21 @@ fn parent(args: Args) -> Result<()> {
     let date = machine::utc_now();
     let exe = std::env::current_exe()?;
     let show = std::io::stderr().is_terminal();
-    let mut cases = Vec::new();
-    for (case, scale) in &plan {
-        let mut runs = Vec::new();
-        for run in 0..args.runs {
+    // Round-robin: run k of every case before run k + 1 of any, so every case meets the
+    // machine's changing conditions (fdatasync latency here moves between ~0.1 and ~4 ms
+    // within minutes) across its runs, rather than one case getting one bad stretch.
+    let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); plan.len()];
+    for run in 0..args.runs {
+        for ((case, scale), case_runs) in plan.iter().zip(&mut runs) {
             let dir = data_dir.join(format!("{}-{}", case.id(), run));
             let _ = std::fs::remove_dir_all(&dir);
             let result = child(&exe, &args, *case, *scale, &dir, run, show);
             let _ = std::fs::remove_dir_all(&dir);
-            runs.push(result.with_context(|| format!("case {} (run {})", case.id(), run + 1))?);
+            case_runs
+                .push(result.with_context(|| format!("case {} (run {})", case.id(), run + 1))?);
         }
-        cases.push(CaseResult::new(runs));
     }
+    let cases: Vec<CaseResult> = runs.into_iter().map(CaseResult::new).collect();
     let _ = std::fs::remove_dir(&data_dir);
     machine.load_1m_end = machine::load_1m();
     let rows = report::rows(&cases);

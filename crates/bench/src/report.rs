@@ -504,7 +504,11 @@ pub fn markdown(r: &Results) -> String {
          once the input was generated, minus its resident memory then. Ratios are ours / \
          theirs: below 1 is faster. Write vs floor: V1 against `floor-vec-small`, the rest \
          against `floor-fdatasync`; Read vs floor: V1-V2 against `floor-vec-small`, the rest \
-         against `floor-vec`. Report: `writeManyLogs-report.md`'s figure nearest in scale.\n",
+         against `floor-vec`. The floors run in their own child processes, at other moments \
+         than the versions: on a shared machine `fdatasync` latency moves by 10x within \
+         minutes, so Write vs floor is indicative; the engine targets' single-writer row \
+         alternates store and floor in one process and is the comparison to trust. Report: \
+         `writeManyLogs-report.md`'s figure nearest in scale.\n",
     );
     if !r.targets.is_empty() {
         s.push_str("\n## Engine targets\n\n");
