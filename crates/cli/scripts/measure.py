@@ -8,6 +8,8 @@
 1. HTTP ingest: CLIENTS keep-alive connections POST NDJSON batches of 1,000 entries
    (~100-byte messages with metadata) for SECONDS; prints entries/s acknowledged.
 2. TCP write latency: one connection, one `write` at a time, WRITES times; prints p50/p99/max.
+3. The floor under it: 100-byte write + fdatasync in --sync-dir (put it on the data directory's
+   file system), WRITES times, the cost of one durable append with nothing shared.
 """
 import argparse, http.client, json, socket, threading, time
 
@@ -18,6 +20,7 @@ p.add_argument("--clients", type=int, default=4)
 p.add_argument("--seconds", type=float, default=10)
 p.add_argument("--batch", type=int, default=1000)
 p.add_argument("--writes", type=int, default=2000)
+p.add_argument("--sync-dir", default=".")
 args = p.parse_args()
 
 body = "".join(
@@ -62,3 +65,17 @@ for _ in range(args.writes):
 lat.sort()
 us = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e6
 print(f"tcp single write: {len(lat)} writes, p50 {us(0.5):.0f} us, p99 {us(0.99):.0f} us, max {lat[-1] * 1e6:.0f} us")
+
+import os
+path = os.path.join(args.sync_dir, "measure-fdatasync.tmp")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+lat = []
+for _ in range(args.writes):
+    t0 = time.perf_counter()
+    os.write(fd, b"x" * 100)
+    os.fdatasync(fd)
+    lat.append(time.perf_counter() - t0)
+os.close(fd)
+os.remove(path)
+lat.sort()
+print(f"write+fdatasync floor: p50 {us(0.5):.0f} us, p99 {us(0.99):.0f} us")
