@@ -234,6 +234,17 @@ impl Inner {
     }
 }
 
+/// A WAL failure as the store reports it: a WAL poisoned by an earlier failure is the store's
+/// [`StoreError::Poisoned`], whoever saw the failure first.
+fn store_error_of_wal(error: logstore_wal::WalError) -> StoreError {
+    match error {
+        logstore_wal::WalError::Poisoned { cause } => {
+            StoreError::Poisoned { cause: Arc::from(cause.to_string()) }
+        }
+        error => StoreError::Wal(error),
+    }
+}
+
 pub(crate) fn table_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(TABLES_DIR).join(format!("{id:020}.sst"))
 }
@@ -376,16 +387,16 @@ impl LogStore {
                 payload
             })
             .collect();
-        let ticket = inner.wal.submit(&payloads).inspect_err(|e| {
-            if matches!(
-                e,
-                logstore_wal::WalError::Poisoned { .. } | logstore_wal::WalError::Io { .. }
-            ) {
-                inner.poison_holding_writer(&StoreError::Poisoned {
-                    cause: Arc::from(e.to_string()),
-                });
+        let ticket = match inner.wal.submit(&payloads) {
+            Ok(ticket) => ticket,
+            Err(e) => {
+                let error = store_error_of_wal(e);
+                if matches!(error, StoreError::Poisoned { .. } | StoreError::Wal(_)) {
+                    inner.poison_holding_writer(&error);
+                }
+                return Err(error);
             }
-        })?;
+        };
         if ticket.seqs().start != seq0 {
             let error = StoreError::KeyOrder { key: keyed[0].key };
             inner.poison_holding_writer(&error);
@@ -411,7 +422,7 @@ impl LogStore {
         drop(writer);
 
         if let Err(e) = inner.wal.wait(&ticket) {
-            let error = StoreError::from(e);
+            let error = store_error_of_wal(e);
             inner.poison(&error);
             return Err(error);
         }
