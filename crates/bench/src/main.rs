@@ -201,6 +201,13 @@ fn parent(args: Args) -> Result<()> {
                 .as_ref()
                 .map_or("generated".to_owned(), |d| format!("lines of {}", d.display())),
             data_dir: data_dir.display().to_string(),
+            versions: plan
+                .iter()
+                .filter_map(|(case, _)| match case {
+                    Case::Version(v) => Some(v.config()),
+                    _ => None,
+                })
+                .collect(),
         },
         report_figures: logstore_bench::versions::REPORT,
         rows,

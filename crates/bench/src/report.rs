@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub messages: String,
     /// Where the stores' files were.
     pub data_dir: String,
+    /// Each version run, as configured.
+    pub versions: Vec<crate::versions::VersionConfig>,
 }
 
 /// Every run of one case, and the median of each figure over them.

@@ -135,6 +135,57 @@ impl Version {
     }
 }
 
+/// A version's configuration, as written to `results.json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VersionConfig {
+    /// `V1` ... `V8`.
+    pub version: &'static str,
+    /// What it adds.
+    pub label: &'static str,
+    /// Shortest and longest generated message, bytes.
+    pub message_bytes: (usize, usize),
+    /// Threads appending.
+    pub writers: usize,
+    /// `StdFs` (the real disk) or `FaultFs` (memory).
+    pub fs: &'static str,
+    /// The WAL's durability.
+    pub durability: String,
+    /// Entries per flush; `None`: never.
+    pub flush_threshold_entries: Option<usize>,
+    /// Memtable allocation.
+    pub allocation: String,
+    /// Table codec.
+    pub codec: String,
+    /// Table block compression.
+    pub compression: String,
+    /// Reads use the sparse index and skip tables.
+    pub use_sparse_index: bool,
+    /// Background compaction on.
+    pub compaction: bool,
+}
+
+impl Version {
+    /// Its configuration, for the record.
+    pub fn config(self) -> VersionConfig {
+        let o = self.store_options();
+        VersionConfig {
+            version: self.name(),
+            label: self.label(),
+            message_bytes: self.message_size().bytes_range(),
+            writers: self.writers(),
+            fs: if self.on_disk() { "StdFs" } else { "FaultFs" },
+            durability: format!("{:?}", o.durability),
+            flush_threshold_entries: (o.flush_threshold_entries != NEVER)
+                .then_some(o.flush_threshold_entries),
+            allocation: format!("{:?}", o.allocation),
+            codec: format!("{:?}", o.table.codec),
+            compression: format!("{:?}", o.table.compression),
+            use_sparse_index: o.use_sparse_index,
+            compaction: o.compaction.is_some(),
+        }
+    }
+}
+
 /// One row of the report's tables (`../shared/seed/writeManyLogs-report.md`; the first row
 /// of each scale where it gives several).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]

@@ -46,6 +46,10 @@ fn a_tiny_run_of_every_version_writes_every_output() {
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
     assert_eq!(json["targets"].as_array().unwrap().len(), 7, "{}", json["targets"]);
     assert!(json["git_commit"].as_str().is_some());
+    let versions = json["config"]["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 8);
+    assert_eq!(versions[3]["codec"], "Json");
+    assert_eq!(versions[7]["compression"], "Lz4");
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(report.contains("| V8 |") && report.contains("Engine target"), "{report}");
     let svg = std::fs::read_to_string(out.path().join("latency.svg")).unwrap();
