@@ -13,7 +13,8 @@
 //!   touches each one's text (sums its lengths); time per entry = reported time / 100,000
 //!   (the `thrpt` line gives entries per second). `borrowed` uses [`TableCursor::entry`]
 //!   (text borrowed from the block), `owned` the `Iterator` of owned entries, `keys` only
-//!   walks keys without decoding entries.
+//!   walks keys without decoding entries, `verify` is [`Table::verify`] (every entry decoded
+//!   fully, metadata JSON included).
 //! - `sstable/tail_1000/*`: the newest 1,000 entries of the table, by a forward range from the
 //!   1,000th-newest key, and by a backward scan stopped after 1,000 entries.
 //! - `sstable/scan_100k_readahead/*`: the binary scan with other read-ahead limits.
@@ -195,6 +196,11 @@ fn tables(c: &mut Criterion) {
         b.iter(|| {
             black_box(drain_borrowed(binary.scan(Direction::Backward).expect("scan"), usize::MAX))
         })
+    });
+    // Verify reads everything again with full decoding (metadata JSON re-parsed): the cost a
+    // scan would pay without the codec's trusted decoding, plus the per-entry accounting.
+    group.bench_function("binary/verify", |b| {
+        b.iter(|| black_box(binary.verify().expect("verify")))
     });
     group.bench_function("binary/keys", |b| {
         b.iter(|| {

@@ -127,12 +127,53 @@
 //!
 //! # Performance
 //!
-//! Measured by `cargo bench -p logstore-benches --bench sstable` (criterion, release build,
-//! page cache warm: the table is read once before timing, then criterion warms up), on the
-//! 100,000-entry workload of `logstore_benches::entries` (messages of 16..=1,024 bytes,
-//! metadata on every other entry), 16 KiB blocks:
+//! `cargo bench -p logstore-benches --bench sstable` (criterion, release build): a table of the
+//! 100,000 entries of `logstore_benches::entries(100_000, 42)` (messages of 16..=1,024 bytes,
+//! metadata on every other entry; 567 bytes of raw payload per entry), 16 KiB blocks, on ext4
+//! through [`logstore_fs::StdFs`], **page cache warm** (the table was just written and is read
+//! whole before timing; criterion then warms up each benchmark). Two shared vCPUs (Intel Xeon,
+//! 2 MiB L2 each), run while the machine was otherwise idle (load average 1.2); with other
+//! builds running, times rose by up to 2x.
 //!
-//! FIGURES
+//! ```text
+//! full scan, 100,000 entries, forward      binary          17.09 ms  = 0.171 µs/entry
+//!   (criterion mean; best of 30 runs:       binary          0.169 µs/entry)
+//!                                           binary, owned   22.32 ms  = 0.223 µs/entry
+//!                                           binary, backward 18.06 ms = 0.181 µs/entry
+//!                                           binary, keys only 8.57 ms = 0.086 µs/entry
+//!                                           binary + LZ4    39.21 ms  = 0.392 µs/entry
+//!                                           CBOR            30.72 ms  = 0.307 µs/entry
+//!                                           JSON            41.09 ms  = 0.411 µs/entry
+//! newest 1,000 of 100,000 entries           binary, range from the 1,000th-newest key: 120.8 µs
+//!                                           binary, backward scan stopped at 1,000:    147.8 µs
+//!                                           binary + LZ4 384.1 µs, CBOR 289.5 µs, JSON 358.6 µs
+//! Table::open (footer + 217 KB index)       102.2 µs
+//! scan read-ahead limit 16 KiB / 64 KiB / 256 KiB / 1 MiB / 4 MiB:
+//!                                           23.66 / 20.21 / 17.09 / 19.84 / 20.23 ms
+//! ```
+//!
+//! The full scan misses its target of 0.15 µs per entry by 14%. Each entry's 567 bytes go
+//! through three passes no `pread`-based reader of a checksummed format of UTF-8 text avoids,
+//! which the same benchmark times alone over the same data (`sstable/floor_100k`): the copy
+//! out of the page cache (4.26 ms), CRC32C (3.51 ms) and UTF-8 validation by the codec
+//! (8.20 ms): 0.160 µs per entry before any parsing. The table's own work (index search, record
+//! parsing, cursor) adds about 0.01 µs per entry over that. Re-parsing every entry's metadata
+//! JSON, which range reads leave to [`Table::verify`] (codec `decode_trusted`), would cost a
+//! quarter more: `verify` takes 22.41 ms against 17.74 ms for the scan in the same run.
+//!
+//! Size against the raw payload, defined as Σ (16-byte key + message bytes + metadata bytes):
+//!
+//! ```text
+//!                          binary    CBOR      JSON
+//! generated, no compression 1.0236x   1.0146x   1.1049x    (target ≤ 1.05x)
+//! generated, LZ4            0.4192x   0.4134x   0.4269x
+//! Loghub, no compression    1.0607x   1.0280x   1.3884x    (32,000 lines, 153 B on average)
+//! Loghub, LZ4               0.2749x   0.2600x   0.2998x
+//! ```
+//!
+//! Per binary entry, the table adds about 4 bytes of record header (two one-byte key deltas,
+//! a two-byte length), the codec 7 bytes (its header beyond the 16-byte key it counts) and the
+//! index 2 bytes: 13 bytes, 2.4% of the generated entries, 6% of the short Loghub lines.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
