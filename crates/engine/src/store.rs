@@ -201,6 +201,25 @@ impl Inner {
         self.room.notify_all();
     }
 
+    /// Waits (releasing the writer lock meanwhile) until at most `frozen_max` frozen memtables
+    /// wait for their flush, or the store is poisoned.
+    fn wait_for_flushes<'a>(
+        &'a self,
+        mut writer: MutexGuard<'a, Writer>,
+        frozen_max: usize,
+    ) -> Result<MutexGuard<'a, Writer>> {
+        while self.current().frozen.len() > frozen_max {
+            self.check_writable()?;
+            // The timeout bounds a wake-up lost to a poisoning outside the writer lock.
+            writer = self
+                .room
+                .wait_timeout(writer, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(writer)
+    }
+
     fn check_writable(&self) -> Result<()> {
         match self.poisoned() {
             Some(cause) => Err(StoreError::Poisoned { cause }),
@@ -345,19 +364,12 @@ impl LogStore {
         self.check_request(entries)?;
         inner.check_writable()?;
 
-        let mut writer = lock(&inner.writer);
+        let writer = lock(&inner.writer);
         if writer.closed {
             return Err(StoreError::Closed);
         }
         // Back-pressure: wait while the worker is behind on flushes.
-        while inner.current().frozen.len() >= options.frozen_memtables_max {
-            inner.check_writable()?;
-            writer = inner
-                .room
-                .wait_timeout(writer, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let mut writer = inner.wait_for_flushes(writer, options.frozen_memtables_max - 1)?;
         // The wait let go of the lock: a `close` may have run meanwhile, flushed the memtables
         // and be about to drop the WAL segments. Writing now would lose the entries.
         if writer.closed {
@@ -531,15 +543,7 @@ impl LogStore {
         }
         inner.check_writable()?;
         inner.freeze(&mut writer)?;
-        while !inner.current().frozen.is_empty() {
-            inner.check_writable()?;
-            writer = inner
-                .room
-                .wait_timeout(writer, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        Ok(())
+        inner.wait_for_flushes(writer, 0).map(drop)
     }
 
     /// Flushes, then merges all tables into one (what `logstore compact` does). The background
