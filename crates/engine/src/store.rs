@@ -24,6 +24,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Longest a writer waiting for a flush goes without re-checking whether the store failed.
+const ROOM_RECHECK: Duration = Duration::from_millis(50);
+
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
 /// Name of the manifest in the data directory.
@@ -182,15 +185,10 @@ impl Inner {
     }
 
     /// Refuses writes from now on because of `error` (the first failure wins), and wakes
-    /// writers waiting for room so they see it.
+    /// writers waiting for room so they see it. Callable with or without the writer lock held:
+    /// it does not take it, so a waiter may miss this wake-up, but it re-checks the poison at
+    /// least every [`ROOM_RECHECK`] anyway.
     pub(crate) fn poison(&self, error: &StoreError) {
-        lock(&self.poison).get_or_insert_with(|| Arc::from(error.to_string()));
-        self.wake_writers();
-    }
-
-    /// [`Inner::poison`] for a caller that holds the writer lock: taking it again would
-    /// deadlock, and holding it already orders the wake-up after any writer's check.
-    fn poison_holding_writer(&self, error: &StoreError) {
         lock(&self.poison).get_or_insert_with(|| Arc::from(error.to_string()));
         self.room.notify_all();
     }
@@ -210,12 +208,9 @@ impl Inner {
     ) -> Result<MutexGuard<'a, Writer>> {
         while self.current().frozen.len() > frozen_max {
             self.check_writable()?;
-            // The timeout bounds a wake-up lost to a poisoning outside the writer lock.
-            writer = self
-                .room
-                .wait_timeout(writer, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            // The timeout bounds a wake-up lost to a poisoning (which does not take the lock).
+            writer =
+                self.room.wait_timeout(writer, ROOM_RECHECK).unwrap_or_else(|e| e.into_inner()).0;
         }
         Ok(writer)
     }
@@ -404,14 +399,14 @@ impl LogStore {
             Err(e) => {
                 let error = store_error_of_wal(e);
                 if matches!(error, StoreError::Poisoned { .. } | StoreError::Wal(_)) {
-                    inner.poison_holding_writer(&error);
+                    inner.poison(&error);
                 }
                 return Err(error);
             }
         };
         if ticket.seqs().start != seq0 {
             let error = StoreError::KeyOrder { key: keyed[0].key };
-            inner.poison_holding_writer(&error);
+            inner.poison(&error);
             return Err(error);
         }
         for entry in &keyed {
@@ -419,7 +414,7 @@ impl LogStore {
                 // The WAL has the entry and the memtable not: refuse writes until a reopen
                 // rebuilds the memtable from the WAL.
                 let error = StoreError::from(e);
-                inner.poison_holding_writer(&error);
+                inner.poison(&error);
                 return Err(error);
             }
         }
