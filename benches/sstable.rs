@@ -17,10 +17,13 @@
 //!   fully, metadata JSON included).
 //! - `sstable/tail_1000/*`: the newest 1,000 entries of the table, by a forward range from the
 //!   1,000th-newest key, and by a backward scan stopped after 1,000 entries.
-//! - `sstable/scan_100k_readahead/*`: the binary scan with other read-ahead limits.
+//!   Tables are read through their memory map ([`ReadOptions::mmap`], the default); the
+//!   `best_of` lines ending in `_pread` read the same table through `pread` into a buffer.
+//! - `sstable/scan_100k_pread/*`: the binary scan through `pread`, with several read-ahead
+//!   limits (256 KiB is the default).
 //! - `sstable/floor_100k/*`: what any reader of this format pays with `pread`, each alone, over
 //!   the same 100,000 entries: copying the file out of the page cache (256 KiB reads), CRC32C
-//!   of every 16 KiB, and UTF-8 validation of every message and metadata text.
+//!   of every 16 KiB, and UTF-8 validation (`simdutf8`, as the codecs do) of every message and metadata text.
 //! - `sstable/open`: [`Table::open`] (footer and index, nothing else).
 //!
 //! Before criterion runs, it prints the fastest and the median of 30 full scans and of 300
@@ -171,6 +174,15 @@ fn tables(c: &mut Criterion) {
     best_of("tail_1000/binary/backward_take", 300, 1, || {
         drain_borrowed(binary.scan(Direction::Backward).expect("scan"), TAIL)
     });
+    // The same reads through `pread` into a buffer instead of the memory map.
+    let pread_options = ReadOptions { mmap: false, ..ReadOptions::default() };
+    let binary_pread = Table::open(&StdFs, &opened[0].1, pread_options).expect("open");
+    best_of("scan_100k/binary/borrowed_pread", 30, ENTRIES, || {
+        drain_borrowed(binary_pread.scan(Direction::Forward).expect("scan"), usize::MAX)
+    });
+    best_of("tail_1000/binary/forward_range_pread", 300, 1, || {
+        drain_borrowed(binary_pread.range(from.., Direction::Forward).expect("range"), usize::MAX)
+    });
 
     let mut group = c.benchmark_group("sstable/scan_100k");
     group.throughput(Throughput::Elements(ENTRIES as u64));
@@ -230,11 +242,12 @@ fn tables(c: &mut Criterion) {
     });
     group.finish();
 
-    // The same scan with other read-ahead limits (the default is 256 KiB).
-    let mut group = c.benchmark_group("sstable/scan_100k_readahead");
+    // The scan through `pread` (not the memory map), with read-ahead limits around the default
+    // of 256 KiB.
+    let mut group = c.benchmark_group("sstable/scan_100k_pread");
     group.throughput(Throughput::Elements(ENTRIES as u64));
-    for readahead_bytes_max in [16 << 10, 64 << 10, 1 << 20, 4 << 20] {
-        let options = ReadOptions { readahead_bytes_max, ..ReadOptions::default() };
+    for readahead_bytes_max in [16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20] {
+        let options = ReadOptions { readahead_bytes_max, mmap: false, ..ReadOptions::default() };
         let table = Table::open(&StdFs, binary_path, options).expect("open");
         group.bench_function(format!("binary/{}KiB", readahead_bytes_max >> 10), |b| {
             b.iter(|| {
@@ -267,11 +280,11 @@ fn tables(c: &mut Criterion) {
         b.iter(|| {
             let mut valid = 0;
             for entry in &entries {
-                valid +=
-                    std::str::from_utf8(black_box(entry.message.as_bytes())).map_or(0, str::len);
+                valid += simdutf8::basic::from_utf8(black_box(entry.message.as_bytes()))
+                    .map_or(0, str::len);
                 if let Some(metadata) = &entry.metadata {
-                    valid +=
-                        std::str::from_utf8(black_box(metadata.as_bytes())).map_or(0, str::len);
+                    valid += simdutf8::basic::from_utf8(black_box(metadata.as_bytes()))
+                        .map_or(0, str::len);
                 }
             }
             black_box(valid)

@@ -17,7 +17,7 @@
 //! Faults are armed one at a time: [`FaultFs::fail_write_after`], [`FaultFs::fail_sync_after`]
 //! (one-shot, `EIO`), and [`FaultFs::set_capacity_bytes`] (`ENOSPC` past a total size).
 
-use crate::{FileSystem, FsFile, FsLock, OpenMode};
+use crate::{FileSystem, FsFile, FsLock, OpenMode, ReadOnlyMap};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -338,6 +338,11 @@ impl FsFile for FaultFile {
         let n = buf.len().min(data.len() - start);
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(n)
+    }
+
+    fn map_read_only(&self) -> io::Result<Option<ReadOnlyMap>> {
+        let state = self.state()?;
+        Ok(Some(ReadOnlyMap::copy_of(&state.inodes[&self.inode].data)))
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

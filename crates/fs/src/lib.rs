@@ -4,7 +4,7 @@
 //!
 //! Two implementations:
 //! - [`StdFs`]: the real thing (positional `pread`/`pwrite`, `fdatasync`, `fallocate`,
-//!   directory `fsync`, `flock`).
+//!   directory `fsync`, `flock`, read-only `mmap` of sealed files).
 //! - [`FaultFs`]: an in-memory file system that tracks which bytes are durable and can fail the
 //!   Nth write or sync, run out of space, and [crash](FaultFs::crash), dropping every byte and
 //!   every directory change not yet synced.
@@ -27,9 +27,11 @@
 #![warn(missing_docs)]
 
 mod fault;
+mod map;
 mod std_fs;
 
 pub use fault::{CrashMode, FaultFs};
+pub use map::ReadOnlyMap;
 pub use std_fs::StdFs;
 
 use std::fmt;
@@ -92,6 +94,16 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     /// Whether the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
+    }
+
+    /// A read-only view of the whole file as it is now, for reading a file that is *sealed*:
+    /// never written, extended or shortened again while the view lives (the caller's promise;
+    /// see [`ReadOnlyMap`] for what breaking it costs). `StdFs` maps the file into memory, so
+    /// reads cost no copy; `FaultFs` hands out a copy of the durable and written bytes.
+    /// `Ok(None)` (the default) means this file system offers no such view: read with
+    /// [`read_at`](FsFile::read_at).
+    fn map_read_only(&self) -> io::Result<Option<ReadOnlyMap>> {
+        Ok(None)
     }
 }
 

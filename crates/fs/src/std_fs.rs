@@ -1,6 +1,6 @@
 //! The real file system.
 
-use crate::{FileSystem, FsFile, FsLock, OpenMode};
+use crate::{FileSystem, FsFile, FsLock, OpenMode, ReadOnlyMap};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -16,6 +16,10 @@ struct StdFile(File);
 impl FsFile for StdFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.0.read_at(buf, offset)
+    }
+
+    fn map_read_only(&self) -> io::Result<Option<ReadOnlyMap>> {
+        ReadOnlyMap::map(&self.0).map(Some)
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

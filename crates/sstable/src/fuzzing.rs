@@ -20,6 +20,7 @@ const FUZZ_OPTIONS: ReadOptions = ReadOptions {
     block_entries_max: 1 << 14,
     index_bytes_max: 1 << 20,
     readahead_bytes_max: 4 << 10,
+    mmap: false,
 };
 
 /// Every entry of `cursor`, owned, or the first error.
@@ -44,11 +45,19 @@ fn drain(cursor: crate::Result<TableCursor>) -> Option<Vec<Entry<'static>>> {
 /// inside, entries out of order or outside the asked range, the two directions disagreeing,
 /// or `verify` accepting a table that does not read back whole.
 pub fn open_and_read(bytes: &[u8]) {
-    read_all(bytes);
+    read_both_ways(bytes);
     let mut fixed = bytes.to_vec();
     if fix_checksums(&mut fixed) {
-        read_all(&fixed);
+        read_both_ways(&fixed);
     }
+}
+
+/// [`read_all`] through `pread` and through the file system's read-only view: the two paths
+/// must return the same entries (or both fail the same way).
+fn read_both_ways(bytes: &[u8]) {
+    let pread = read_all(bytes, FUZZ_OPTIONS);
+    let mapped = read_all(bytes, ReadOptions { mmap: true, ..FUZZ_OPTIONS });
+    assert_eq!(pread, mapped, "pread and the read-only view disagree");
 }
 
 /// Recomputes, in place, the checksum of every block the index locates inside the file, then
@@ -88,7 +97,9 @@ pub fn fix_checksums(bytes: &mut [u8]) -> bool {
     true
 }
 
-fn read_all(bytes: &[u8]) {
+/// Opens `bytes` as a table with `options` and reads it every way; returns the forward scan and
+/// the result of `verify` (as text), for comparing reading paths.
+fn read_all(bytes: &[u8], options: ReadOptions) -> Option<(Option<Vec<Entry<'static>>>, String)> {
     let fs = FaultFs::new();
     let dir = Path::new("/fuzz");
     let path = dir.join("table");
@@ -97,7 +108,7 @@ fn read_all(bytes: &[u8]) {
         .and_then(|()| fs.open(&path, OpenMode::CreateNew))
         .and_then(|_| fs.overwrite_file(&path, bytes));
     assert!(created.is_ok(), "the in-memory file system refused a file: {created:?}");
-    let Ok(table) = Table::open(&fs, &path, FUZZ_OPTIONS) else { return };
+    let Ok(table) = Table::open(&fs, &path, options) else { return None };
     let stats = table.stats();
     assert!(stats.min_key <= stats.max_key);
     let verified = table.verify();
@@ -136,4 +147,5 @@ fn read_all(bytes: &[u8]) {
         }
     }
     let _ = drain(table.range_timestamps(stats.min_timestamp_ms().., Direction::Backward));
+    Some((forward, format!("{verified:?}")))
 }

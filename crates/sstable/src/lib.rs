@@ -90,15 +90,24 @@
 //! the index, exactly the blocks needed). Forwards, the cursor loads the first of them and
 //! binary-searches its records for `lo`; backwards, the last, for `hi`. It walks the records,
 //! loads the next block in its direction when one runs out, and stops at the first key outside
-//! the range. Loading a block means: if it is not in the current read chunk, one `pread` of
-//! as many whole consecutive blocks (in the direction of travel, inside the range) as the
-//! read-ahead allows, which starts at one block and doubles with every read up to
-//! [`ReadOptions::readahead_bytes_max`] (256 KiB), so a short range reads one block and a scan
-//! settles on large sequential reads; then the block's CRC32C, its decompression (into a
-//! buffer of its recorded size, checked against the limit before it was allocated), and one
-//! pass over its record headers that checks the layout and notes each record's key and place.
-//! A raw block is parsed where it lies in the read buffer. Buffers are reused: a scan
+//! the range. Loading a block means finding its stored bytes, then its CRC32C, its
+//! decompression (into a buffer of its recorded size, checked against the limit before it was
+//! allocated), and one pass over its record headers that checks the layout and notes each
+//! record's key and place. A raw block is parsed where it lies. Buffers are reused: a scan
 //! allocates nothing per entry, nor per block once they have grown.
+//!
+//! Where the stored bytes come from:
+//! - **Memory map** ([`ReadOptions::mmap`], the default): a table is sealed once written, so
+//!   [`Table::open`] maps the whole file read-only ([`logstore_fs::ReadOnlyMap`]) and every
+//!   block is checksummed and decoded in the page cache's own pages: no copy, no system call
+//!   per block. A table unlinked by compaction stays readable by the queries holding it. The
+//!   cost: a disk read error under a mapped page is a `SIGBUS`, not an error (see
+//!   `ReadOnlyMap`); turn `mmap` off to trade the speed for that.
+//! - **`pread`**: if the block is not in the current read chunk, one read of as many whole
+//!   consecutive blocks (in the direction of travel, inside the range) as the read-ahead
+//!   allows, which starts at one block and doubles with every read up to
+//!   [`ReadOptions::readahead_bytes_max`] (256 KiB), so a short range reads one block and a
+//!   scan settles on large sequential reads.
 //!
 //! ## Why a cursor, not `Iterator<Item = Entry>`
 //!

@@ -68,6 +68,14 @@ pub struct ReadOptions {
     /// the same scan doubles, up to this, so a short range reads little and a long scan makes
     /// few, large sequential reads. A block larger than this is still read, alone.
     pub readahead_bytes_max: u32,
+    /// Read blocks in place through a read-only view of the whole table
+    /// ([`FsFile::map_read_only`](logstore_fs::FsFile::map_read_only): a memory map on the real
+    /// file system) instead of copying them out with `pread` into a buffer. Default `true`:
+    /// the copy is the largest single cost of a scan after the data itself. Tables are sealed
+    /// once written, as a map requires; choose `false` to turn a disk read error under a
+    /// mapped page into an error rather than a `SIGBUS` (see [`logstore_fs::ReadOnlyMap`]).
+    /// Ignored where the file system offers no view. `readahead_bytes_max` applies to `pread`.
+    pub mmap: bool,
 }
 
 impl Default for ReadOptions {
@@ -77,6 +85,7 @@ impl Default for ReadOptions {
             block_entries_max: BLOCK_ENTRIES_MAX_DEFAULT,
             index_bytes_max: INDEX_BYTES_MAX_DEFAULT,
             readahead_bytes_max: READAHEAD_BYTES_MAX_DEFAULT,
+            mmap: true,
         }
     }
 }

@@ -8,9 +8,13 @@
 //! every chunk up to [`ReadOptions::readahead_bytes_max`](crate::ReadOptions), so a short range
 //! costs one small read and a scan settles on a few large ones.
 //!
+//! When the table has a read-only view of its file (a memory map, [`ReadOptions::mmap`](crate::ReadOptions)),
+//! there are no chunks: every block is read where it lies in the view, with no copy at all.
+//!
 //! Every block is checked before use: its CRC32C over the stored bytes, then (if compressed)
 //! decompression into a buffer of exactly its recorded size, then the record parse of
-//! [`block::parse`]. An uncompressed block is decoded where it lies in the chunk: no copy.
+//! [`block::parse`]. An uncompressed block is decoded where it lies in the chunk or the view:
+//! no copy.
 //! Buffers are kept and reused from block to block, so a scan allocates nothing per entry and
 //! nothing per block once they have grown.
 
@@ -28,6 +32,8 @@ use std::ops::Range;
 enum Body {
     /// In the chunk, at this range (the block is stored raw).
     InChunk { start: usize, end: usize },
+    /// In the table's read-only view of its file, at this range (the block is stored raw).
+    InView { start: usize, end: usize },
     /// In the decompression buffer, its first `len` bytes.
     Decompressed { len: usize },
 }
@@ -70,11 +76,15 @@ impl BlockReader {
         &self.records
     }
 
-    /// The loaded block's decoded body.
+    /// The loaded block's decoded body (`table` is the table it was loaded from).
     #[inline]
-    pub fn body(&self) -> &[u8] {
+    fn body<'a>(&'a self, table: &'a TableInner) -> &'a [u8] {
         match self.body {
             Body::InChunk { start, end } => &self.chunk[start..end],
+            Body::InView { start, end } => match &table.map {
+                Some(map) => &map[start..end],
+                None => unreachable!("a block was loaded from the view of a table without one"),
+            },
             Body::Decompressed { len } => &self.decompressed[..len],
         }
     }
@@ -82,8 +92,13 @@ impl BlockReader {
     /// Decodes entry `pos` (below `records().len()`) of the loaded block, checking it as
     /// `check` says.
     #[inline]
-    pub fn entry(&self, table: &TableInner, pos: usize, check: Check) -> Result<Entry<'_>> {
-        table.decode(self.block, self.body(), &self.records[pos], check)
+    pub fn entry<'a>(
+        &'a self,
+        table: &'a TableInner,
+        pos: usize,
+        check: Check,
+    ) -> Result<Entry<'a>> {
+        table.decode(self.block, self.body(table), &self.records[pos], check)
     }
 
     /// Makes `block` the loaded block, reading (if it is not in the chunk) a chunk that
@@ -98,13 +113,22 @@ impl BlockReader {
         debug_assert!(allowed.contains(&block));
         // Until the block is loaded whole, there is none.
         self.records.clear();
-        if !self.chunk_blocks.contains(&block) {
-            self.read_chunk(table, block, direction, allowed)?;
-        }
         let handle = &table.index[block];
-        let start = (handle.offset - self.chunk_offset) as usize;
-        let end = start + handle.stored_bytes as usize;
-        let stored = &self.chunk[start..end];
+        // `check_index` placed every block inside the file when the table was opened.
+        let (stored, raw) = match &table.map {
+            Some(map) => {
+                let (start, end) = (handle.offset as usize, handle.end() as usize);
+                (&map[start..end], Body::InView { start, end })
+            }
+            None => {
+                if !self.chunk_blocks.contains(&block) {
+                    self.read_chunk(table, block, direction, allowed)?;
+                }
+                let start = (handle.offset - self.chunk_offset) as usize;
+                let end = start + handle.stored_bytes as usize;
+                (&self.chunk[start..end], Body::InChunk { start, end })
+            }
+        };
         let computed = format::crc32c(stored);
         if computed != handle.crc32c {
             return Err(Error::ChecksumMismatch {
@@ -119,7 +143,7 @@ impl BlockReader {
         let corrupt =
             |detail: String| table.corrupt(Region::Block(block as u32), handle.offset, detail);
         self.body = match handle.stored_compression() {
-            Compression::None => Body::InChunk { start, end },
+            Compression::None => raw,
             Compression::Lz4 => {
                 // `raw_bytes` was checked against the block limit when the table was opened.
                 let len = handle.raw_bytes as usize;
@@ -136,9 +160,11 @@ impl BlockReader {
             first_key: handle.first_key,
             last_key: handle.last_key,
         };
-        let body = match self.body {
-            Body::InChunk { start, end } => &self.chunk[start..end],
-            Body::Decompressed { len } => &self.decompressed[..len],
+        let body = match (self.body, &table.map) {
+            (Body::InChunk { start, end }, _) => &self.chunk[start..end],
+            (Body::InView { start, end }, Some(map)) => &map[start..end],
+            (Body::InView { .. }, None) => unreachable!("loaded from the view just above"),
+            (Body::Decompressed { len }, _) => &self.decompressed[..len],
         };
         if let Err((at, detail)) = block::parse(body, expected, &mut self.records) {
             self.records.clear();

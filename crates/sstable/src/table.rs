@@ -17,7 +17,7 @@ use crate::format::{
 use crate::options::ReadOptions;
 use crate::stats::TableStats;
 use logstore_entry::{CodecId, EntryCodec, Key};
-use logstore_fs::{FileSystem, FsFile, OpenMode};
+use logstore_fs::{FileSystem, FsFile, OpenMode, ReadOnlyMap};
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub(crate) struct TableInner {
     pub index: Vec<BlockHandle>,
     pub raw_data_bytes: u64,
     pub file_bytes: u64,
+    /// The whole file, read in place, when `options.mmap` and the file system offers a view.
+    pub map: Option<ReadOnlyMap>,
 }
 
 impl std::fmt::Debug for Table {
@@ -224,6 +226,7 @@ impl Table {
             index: Vec::with_capacity(footer.block_count as usize),
             raw_data_bytes: 0,
             file_bytes,
+            map: None,
         };
         for chunk in index_buf.chunks_exact(INDEX_ENTRY_BYTES) {
             let mut entry = [0u8; INDEX_ENTRY_BYTES];
@@ -231,6 +234,19 @@ impl Table {
             inner.index.push(BlockHandle::decode(&entry));
         }
         inner.raw_data_bytes = check_index(&inner)?;
+        if options.mmap {
+            inner.map = inner.file.map_read_only().map_err(io_err("map", &inner.path, 0))?;
+            if let Some(map) = &inner.map
+                && (map.len() as u64) < file_bytes
+            {
+                // Shortened since it was measured: not a sealed table.
+                return Err(Error::Truncated {
+                    path: inner.path.clone(),
+                    file_bytes: map.len() as u64,
+                    needed_bytes: file_bytes,
+                });
+            }
+        }
         Ok(Table { inner: Arc::new(inner) })
     }
 

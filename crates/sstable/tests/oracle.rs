@@ -88,6 +88,7 @@ proptest! {
         rows in proptest::collection::btree_map(arb_key(), arb_text(), 1..250),
         options in arb_options(),
         readahead_bytes_max in prop_oneof![Just(1u32), Just(700), Just(5_000), Just(1 << 20)],
+        mmap in any::<bool>(),
         probes in proptest::collection::vec(
             ((any::<u8>(), any::<usize>(), arb_key()), (any::<u8>(), any::<usize>(), arb_key()), any::<(u8, u8)>()),
             1..12,
@@ -101,8 +102,9 @@ proptest! {
         let fs = fault_fs();
         let path = db_path("t.sst");
         let stats = build(&fs, &path, &entries, options);
-        // Small read-ahead limits make scans cross many chunk boundaries.
-        let read_options = ReadOptions { readahead_bytes_max, ..ReadOptions::default() };
+        // Small read-ahead limits make `pread` scans cross many chunk boundaries; `mmap` reads
+        // every block in place from the file system's view instead.
+        let read_options = ReadOptions { readahead_bytes_max, mmap, ..ReadOptions::default() };
         let table = Table::open(&fs, &path, read_options).unwrap();
         prop_assert_eq!(table.stats(), stats);
         prop_assert_eq!(table.verify().unwrap(), stats);

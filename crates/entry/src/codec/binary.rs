@@ -192,17 +192,32 @@ fn decode(bytes: &[u8], check_metadata: bool) -> Result<Entry<'_>, CodecError> {
         }
     }
     let metadata_at = header_bytes + message_bytes;
-    let message = utf8_field(CODEC, &bytes[header_bytes..metadata_at], header_bytes, "message")?;
-    let metadata = if has_metadata {
-        let text = utf8_field(CODEC, &bytes[metadata_at..], metadata_at, "metadata")?;
-        if check_metadata {
-            metadata_field(CODEC, text, metadata_at)?;
+    let (message, metadata) = match (has_metadata, texts(&bytes[header_bytes..], message_bytes)) {
+        (true, Some((message, metadata))) => (message, Some(metadata)),
+        (false, Some((message, _))) => (message, None),
+        // Invalid text somewhere: validate each field alone to name the field and the offset.
+        (_, None) => {
+            let message =
+                utf8_field(CODEC, &bytes[header_bytes..metadata_at], header_bytes, "message")?;
+            let metadata = utf8_field(CODEC, &bytes[metadata_at..], metadata_at, "metadata")?;
+            (message, has_metadata.then_some(metadata))
         }
-        Some(Cow::Borrowed(text))
-    } else {
-        None
     };
-    Ok(Entry { key, message: Cow::Borrowed(message), metadata })
+    if let (Some(text), true) = (metadata, check_metadata) {
+        metadata_field(CODEC, text, metadata_at)?;
+    }
+    Ok(Entry { key, message: Cow::Borrowed(message), metadata: metadata.map(Cow::Borrowed) })
+}
+
+/// The message (the first `message_bytes` of `text`) and the metadata (the rest) as UTF-8,
+/// validated in one pass, or `None` if either is not valid UTF-8.
+///
+/// Validating the two texts in one call is what makes it fast: `simdutf8` hands inputs
+/// shorter than 64 bytes (most metadata) to `std`'s slower validator. The concatenation is
+/// valid and the split falls on a character boundary exactly when both halves are valid.
+fn texts(text: &[u8], message_bytes: usize) -> Option<(&str, &str)> {
+    let text = simdutf8::basic::from_utf8(text).ok()?;
+    text.is_char_boundary(message_bytes).then(|| text.split_at(message_bytes))
 }
 
 #[cfg(test)]
@@ -244,6 +259,25 @@ mod tests {
         assert_eq!(decoded, entry);
         assert!(matches!(decoded.message, Cow::Borrowed(_)));
         assert!(matches!(decoded.metadata, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_character_split_between_message_and_metadata_is_rejected() {
+        // "é" is C3 A9: the message ends with its first byte, the metadata starts with the
+        // second, so the two texts together are valid UTF-8 but neither is alone.
+        let bytes = encode(&Entry::new(Key::new(5, 6), "aé", Some("{}")));
+        let message_at = HEADER_WITH_METADATA_BYTES;
+        let mut split = bytes.clone();
+        split[MESSAGE_BYTES_AT..MESSAGE_BYTES_AT + 4].copy_from_slice(&2u32.to_le_bytes());
+        split[METADATA_BYTES_AT..METADATA_BYTES_AT + 4].copy_from_slice(&3u32.to_le_bytes());
+        let err = BinaryCodec.decode(&split).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Malformed { offset, detail, .. }
+                if *offset == message_at + 1 && detail == "message is not UTF-8"),
+            "{err:?}"
+        );
+        // The same bytes with the lengths at the character boundary decode.
+        assert_eq!(BinaryCodec.decode(&bytes).unwrap().message, "aé");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{CodecError, CodecId, EntryCodec};
+use super::{CodecError, CodecId, EntryCodec, utf8_field};
 use crate::{Entry, Key};
 
 const CODEC: CodecId = CodecId::Json;
@@ -76,9 +76,7 @@ impl EntryCodec for JsonCodec {
     }
 
     fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Entry<'a>, CodecError> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            CodecError::malformed(CODEC, e.valid_up_to(), "input is not UTF-8".to_owned())
-        })?;
+        let text = utf8_field(CODEC, bytes, 0, "input")?;
         let wire: Wire<'a> = serde_json::from_str(text).map_err(|e| serde_error(text, &e))?;
         let metadata = match wire.metadata {
             None => None,
