@@ -92,6 +92,9 @@ pub struct StoreStats {
     pub flushes: u64,
     /// Compactions since open.
     pub compactions: u64,
+    /// Of `compactions`, those done by copying the inputs' blocks as they are stored (inputs
+    /// of disjoint key ranges, as time-ordered logs give), without decoding an entry.
+    pub compactions_copied: u64,
     /// Tables dropped by retention since open.
     pub tables_expired: u64,
     /// Entries appended since open.
@@ -106,6 +109,7 @@ pub struct StoreStats {
 pub(crate) struct Counters {
     pub flushes: AtomicU64,
     pub compactions: AtomicU64,
+    pub compactions_copied: AtomicU64,
     pub tables_expired: AtomicU64,
     pub appended_entries: AtomicU64,
     pub appended_bytes: AtomicU64,
@@ -575,6 +579,7 @@ impl LogStore {
             wal_bytes: wal.log_bytes,
             flushes: counter(&inner.counters.flushes),
             compactions: counter(&inner.counters.compactions),
+            compactions_copied: counter(&inner.counters.compactions_copied),
             tables_expired: counter(&inner.counters.tables_expired),
             appended_entries: counter(&inner.counters.appended_entries),
             appended_bytes: counter(&inner.counters.appended_bytes),

@@ -29,6 +29,9 @@ fn many_appends_flush_compact_and_survive_reopen() {
     store.compact().unwrap();
     let stats = store.stats();
     assert_eq!((stats.entries, stats.tables), (2000, 1), "{stats:#?}");
+    // Time-ordered tables never overlap: every compaction copied blocks.
+    assert!(stats.compactions > 0, "{stats:#?}");
+    assert_eq!(stats.compactions_copied, stats.compactions, "{stats:#?}");
     let all = Query::new();
     let got: Vec<_> = store.query(&all).unwrap().map(Result::unwrap).collect();
     assert_eq!(got, oracle.query(&all));
@@ -64,6 +67,50 @@ fn many_appends_flush_compact_and_survive_reopen() {
         }
         store.close().unwrap();
     }
+}
+
+#[test]
+fn overlapping_tables_are_merged_and_disjoint_ones_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { compaction: None, ..options() };
+    let store = LogStore::open(dir.path(), options).unwrap();
+    let mut oracle = Oracle::new();
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as u64;
+    // Two tables whose key ranges interleave (backfilled timestamps, every other millisecond
+    // an hour ago), then a table after both.
+    for parity in 0..2u64 {
+        let batch: Vec<NewEntry> = (0..100u64)
+            .map(|i| {
+                let at = now_ms - 3_600_000 + 2 * i + parity;
+                NewEntry::new(format!("backfill {parity}-{i}")).timestamp_ms(at)
+            })
+            .collect();
+        oracle.appended(&store.append_batch(&batch).unwrap(), &batch);
+        store.flush().unwrap();
+    }
+    let batch: Vec<NewEntry> = (0..100).map(|i| NewEntry::new(format!("now {i}"))).collect();
+    oracle.appended(&store.append_batch(&batch).unwrap(), &batch);
+    store.flush().unwrap();
+    assert_eq!(store.stats().tables, 3);
+    store.compact().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.tables, stats.compactions, stats.compactions_copied), (1, 1, 0));
+    for query in [Query::new(), Query::new().order(Order::Descending)] {
+        let got: Vec<_> = store.query(&query).unwrap().map(Result::unwrap).collect();
+        assert_eq!(got, oracle.query(&query));
+    }
+    // A later, disjoint table joins the merged one by copy.
+    let batch: Vec<NewEntry> = (0..100).map(|i| NewEntry::new(format!("later {i}"))).collect();
+    oracle.appended(&store.append_batch(&batch).unwrap(), &batch);
+    store.flush().unwrap();
+    store.compact().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.tables, stats.compactions, stats.compactions_copied), (1, 2, 1));
+    let got: Vec<_> = store.query(&Query::new()).unwrap().map(Result::unwrap).collect();
+    assert_eq!(got, oracle.query(&Query::new()));
+    store.close().unwrap();
 }
 
 #[test]

@@ -151,6 +151,12 @@ impl Metrics {
             &[("", stats.compactions)],
         );
         metric(
+            "logstore_compactions_copied_total",
+            "counter",
+            "Compactions done by copying blocks (inputs of disjoint key ranges).",
+            &[("", stats.compactions_copied)],
+        );
+        metric(
             "logstore_tables_expired_total",
             "counter",
             "Tables dropped by retention.",

@@ -19,6 +19,7 @@ use crate::options::{
     BLOCK_BYTES_MAX_DEFAULT, BLOCK_ENTRIES_MAX_DEFAULT, INDEX_BYTES_MAX_DEFAULT, TableOptions,
 };
 use crate::stats::TableStats;
+use crate::table::{Table, TableInner};
 use logstore_entry::{Entry, EntryCodec, Key};
 use logstore_fs::{FileSystem, FsFile, OpenMode};
 use std::io;
@@ -219,6 +220,84 @@ impl TableBuilder {
         self.last_key = Some(key);
         self.entry_count += 1;
         self.payload_bytes += (KEY_BYTES + entry.payload_bytes()) as u64;
+        Ok(())
+    }
+
+    /// Appends every block of `table` as it is stored, without decoding an entry: the way to
+    /// concatenate tables of consecutive key ranges, as compacting time-ordered tables does,
+    /// at the cost of copying bytes rather than re-encoding entries.
+    ///
+    /// `table` must have this builder's codec and compression ([`Error::IncompatibleTable`]
+    /// otherwise) and keys all greater than every key added before ([`Error::UnsortedInput`]).
+    /// A partly filled current block is written out first, so the table may hold a block
+    /// shorter than the target there. Each block's checksum is verified as it is copied: a
+    /// damaged block is an error, never carried into the new table. Entries may be added
+    /// after, with keys greater than the table's.
+    pub fn add_table(&mut self, table: &Table) -> Result<()> {
+        self.check_poisoned()?;
+        let source = table.inner();
+        let (codec, compression) = (source.footer.codec_id, source.footer.compression_id);
+        if codec != self.options.codec.as_byte()
+            || compression != self.options.compression.as_byte()
+        {
+            return Err(Error::IncompatibleTable {
+                path: self.path.clone(),
+                source_path: source.path.clone(),
+                detail: format!(
+                    "it is {} with {} compression, this table {} with {}",
+                    source.codec.id(),
+                    source.compression,
+                    self.options.codec,
+                    self.options.compression
+                ),
+            });
+        }
+        if let Some(previous) = self.last_key
+            && table.min_key() <= previous
+        {
+            return Err(Error::UnsortedInput {
+                path: self.path.clone(),
+                previous,
+                key: table.min_key(),
+            });
+        }
+        let index_bytes = (self.index.len() + source.index.len() * INDEX_ENTRY_BYTES) as u64;
+        if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
+            return Err(Error::TableTooLarge {
+                path: self.path.clone(),
+                index_bytes,
+                limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
+            });
+        }
+        let result = self.copy_blocks(source);
+        self.poison_on_error(result)?;
+        if self.entry_count == 0 {
+            self.min_key = table.min_key();
+        }
+        self.last_key = Some(table.max_key());
+        self.entry_count += source.footer.entry_count;
+        self.payload_bytes += source.footer.payload_bytes;
+        Ok(())
+    }
+
+    /// [`add_table`](Self::add_table)'s copy: the current block, then every block of `source`.
+    fn copy_blocks(&mut self, source: &TableInner) -> Result<()> {
+        if !self.block.is_empty() {
+            self.finish_block()?;
+        }
+        let mut buf = Vec::new();
+        for (block, handle) in source.index.iter().enumerate() {
+            let stored = source.stored_block(block, &mut buf)?;
+            self.out.extend_from_slice(stored);
+            let copied = BlockHandle { offset: self.data_bytes, ..*handle };
+            copied.encode(&mut self.index);
+            self.data_bytes += u64::from(handle.stored_bytes);
+            self.raw_data_bytes += u64::from(handle.raw_bytes);
+            self.block_count += 1;
+            if self.out.len() >= WRITE_BUFFER_BYTES {
+                self.flush_out()?;
+            }
+        }
         Ok(())
     }
 

@@ -175,6 +175,17 @@ pub enum Error {
         /// The table that was being built.
         path: PathBuf,
     },
+    /// [`TableBuilder::add_table`](crate::TableBuilder::add_table) was given a table whose
+    /// blocks cannot be copied into this one as they are stored.
+    #[error("table {} cannot take the blocks of table {} as they are: {detail}", path.display(), source_path.display())]
+    IncompatibleTable {
+        /// The table being built.
+        path: PathBuf,
+        /// The table whose blocks were offered.
+        source_path: PathBuf,
+        /// What differs (codec or compression).
+        detail: String,
+    },
     /// The final name of a new table is taken.
     #[error("table {} already exists", path.display())]
     AlreadyExists {

@@ -21,8 +21,7 @@
 use crate::block::{self, Record};
 use crate::compression::{self, Compression};
 use crate::cursor::Direction;
-use crate::error::{Error, Region, Result};
-use crate::format;
+use crate::error::{Region, Result};
 use crate::table::{Check, TableInner};
 use logstore_entry::Entry;
 use std::ops::Range;
@@ -129,17 +128,7 @@ impl BlockReader {
                 (&self.chunk[start..end], Body::InChunk { start, end })
             }
         };
-        let computed = format::crc32c(stored);
-        if computed != handle.crc32c {
-            return Err(Error::ChecksumMismatch {
-                path: table.path.clone(),
-                region: Region::Block(block as u32),
-                offset: handle.offset,
-                len_bytes: handle.stored_bytes.into(),
-                stored: handle.crc32c,
-                computed,
-            });
-        }
+        table.check_block_crc(block, stored)?;
         let corrupt =
             |detail: String| table.corrupt(Region::Block(block as u32), handle.offset, detail);
         self.body = match handle.stored_compression() {

@@ -60,6 +60,40 @@ impl TableInner {
     }
 
     /// Reads `buf.len()` bytes at `offset`; a file shorter than that is [`Error::Truncated`].
+    /// Checks `stored` (the stored bytes of block `block`, as read) against the block's CRC32C.
+    pub fn check_block_crc(&self, block: usize, stored: &[u8]) -> Result<()> {
+        let handle = &self.index[block];
+        let computed = crate::format::crc32c(stored);
+        if computed == handle.crc32c {
+            return Ok(());
+        }
+        Err(Error::ChecksumMismatch {
+            path: self.path.clone(),
+            region: Region::Block(block as u32),
+            offset: handle.offset,
+            len_bytes: handle.stored_bytes.into(),
+            stored: handle.crc32c,
+            computed,
+        })
+    }
+
+    /// The stored bytes of `block` (compressed if it is), checksum verified: in place in the
+    /// table's view of its file, or read into `buf`.
+    pub fn stored_block<'a>(&'a self, block: usize, buf: &'a mut Vec<u8>) -> Result<&'a [u8]> {
+        let handle = &self.index[block];
+        let stored = match &self.map {
+            // `check_index` placed every block inside the file when the table was opened.
+            Some(map) => &map[handle.offset as usize..handle.end() as usize],
+            None => {
+                buf.resize(handle.stored_bytes as usize, 0);
+                self.read_exact_at(buf, handle.offset)?;
+                &buf[..]
+            }
+        };
+        self.check_block_crc(block, stored)?;
+        Ok(stored)
+    }
+
     pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         read_exact_at(&*self.file, &self.path, buf, offset)
     }
