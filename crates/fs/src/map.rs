@@ -49,6 +49,32 @@ impl ReadOnlyMap {
         ReadOnlyMap(Inner::Copied(bytes.into()))
     }
 
+    /// Unmaps from this process the pages lying wholly inside `range` (byte offsets of the
+    /// view; the partial pages at either end stay), without changing what the view reads: the
+    /// next access maps them again from the page cache (or the disk). A reader that has moved
+    /// past a region calls this so the pages it touched do not stay counted in the process's
+    /// resident memory (a scan of a large table would otherwise add all of it). Advice only:
+    /// a failure is ignored, as the kernel may ignore it. Nothing to do for a copy.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        let Inner::Mapped(map) = &self.0 else { return };
+        let page_bytes = rustix::param::page_size();
+        let start = range.start.next_multiple_of(page_bytes);
+        let end = range.end.min(map.len()) / page_bytes * page_bytes;
+        if start < end {
+            // SAFETY: `DontNeed` on a shared, read-only *file* mapping drops the process's page
+            // table entries only: the next access faults the same file page back in (see
+            // madvise(2): "repopulate the memory contents from the up-to-date contents of the
+            // underlying mapped file"). The file is sealed (the contract of `map_read_only`),
+            // so every `&[u8]` borrowed from the view, here or in another thread, keeps
+            // reading exactly the bytes it read before. (The unsafety memmap2 warns of is that
+            // of private and anonymous maps, which `DontNeed` zero-fills.)
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+
     /// Whether the bytes are the page cache's own (a memory map) rather than a copy.
     pub fn is_mapped(&self) -> bool {
         matches!(self.0, Inner::Mapped(_))

@@ -286,19 +286,28 @@ impl TableBuilder {
             self.finish_block()?;
         }
         let mut buf = Vec::new();
-        for (block, handle) in source.index.iter().enumerate() {
-            let stored = source.stored_block(block, &mut buf)?;
-            self.out.extend_from_slice(stored);
-            let copied = BlockHandle { offset: self.data_bytes, ..*handle };
-            copied.encode(&mut self.index);
-            self.data_bytes += u64::from(handle.stored_bytes);
-            self.raw_data_bytes += u64::from(handle.raw_bytes);
-            self.block_count += 1;
-            if self.out.len() >= WRITE_BUFFER_BYTES {
-                self.flush_out()?;
+        // The source's view read since the last release (see `reader::VIEW_RELEASE_BYTES`).
+        let mut unreleased = 0..0;
+        let copied = (|| {
+            for (block, handle) in source.index.iter().enumerate() {
+                let stored = source.stored_block(block, &mut buf)?;
+                self.out.extend_from_slice(stored);
+                let copied = BlockHandle { offset: self.data_bytes, ..*handle };
+                copied.encode(&mut self.index);
+                self.data_bytes += u64::from(handle.stored_bytes);
+                self.raw_data_bytes += u64::from(handle.raw_bytes);
+                self.block_count += 1;
+                unreleased.end = handle.end() as usize;
+                if self.out.len() >= WRITE_BUFFER_BYTES {
+                    self.flush_out()?;
+                    let end = unreleased.end;
+                    source.release_view(std::mem::replace(&mut unreleased, end..end));
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })();
+        source.release_view(unreleased);
+        copied
     }
 
     /// Writes the index and footer, syncs, renames to the final name and syncs the directory.

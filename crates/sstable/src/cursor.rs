@@ -62,6 +62,12 @@ pub struct TableCursor {
     valid: bool,
 }
 
+impl Drop for TableCursor {
+    fn drop(&mut self) {
+        self.reader.release_view(&self.table);
+    }
+}
+
 impl std::fmt::Debug for TableCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableCursor")

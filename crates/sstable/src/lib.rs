@@ -211,6 +211,7 @@ pub use options::{
     BLOCK_TARGET_BYTES_MAX, INDEX_BYTES_MAX_DEFAULT, READAHEAD_BYTES_MAX_DEFAULT, ReadOptions,
     TableOptions,
 };
+pub use reader::VIEW_RELEASE_BYTES;
 pub use stats::TableStats;
 pub use table::Table;
 pub use verify::verify;

@@ -53,7 +53,16 @@ pub(crate) struct BlockReader {
     block: usize,
     /// Bytes the next chunk may span (0: just one block).
     readahead_bytes: u64,
+    /// The part of the table's view read since it was last released (empty: none).
+    touched: Range<usize>,
 }
+
+/// A reader reading through the table's view (memory map) releases the pages behind it once
+/// it has read this many bytes past the last release: 1 MiB. So a scan keeps about this much
+/// of a table mapped into the process, not the whole table, and its resident memory stays what
+/// it would be with `pread` and a buffer. Each release is one `madvise`; reading the pages
+/// again later maps them again from the page cache (a minor fault per 64 KiB or so).
+pub const VIEW_RELEASE_BYTES: usize = 1 << 20;
 
 impl BlockReader {
     pub fn new() -> Self {
@@ -66,6 +75,31 @@ impl BlockReader {
             records: Vec::new(),
             block: 0,
             readahead_bytes: 0,
+            touched: 0..0,
+        }
+    }
+
+    /// Releases the pages of `table`'s view this reader read (see [`VIEW_RELEASE_BYTES`]).
+    /// Call when done with the table; the loaded block's bytes must not be borrowed after.
+    pub fn release_view(&mut self, table: &TableInner) {
+        table.release_view(std::mem::replace(&mut self.touched, 0..0));
+    }
+
+    /// Notes that the view's bytes `start..end` (a block) are read, releasing what lies behind
+    /// them in `direction` once enough has been read.
+    fn touch_view(&mut self, table: &TableInner, start: usize, end: usize, direction: Direction) {
+        if self.touched.is_empty() {
+            self.touched = start..end;
+            return;
+        }
+        self.touched = self.touched.start.min(start)..self.touched.end.max(end);
+        if self.touched.len() >= VIEW_RELEASE_BYTES {
+            let behind = match direction {
+                Direction::Forward => self.touched.start..start,
+                Direction::Backward => end..self.touched.end,
+            };
+            table.release_view(behind);
+            self.touched = start..end;
         }
     }
 
@@ -117,6 +151,7 @@ impl BlockReader {
         let (stored, raw) = match &table.map {
             Some(map) => {
                 let (start, end) = (handle.offset as usize, handle.end() as usize);
+                self.touch_view(table, start, end, direction);
                 (&map[start..end], Body::InView { start, end })
             }
             None => {

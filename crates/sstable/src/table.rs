@@ -77,6 +77,14 @@ impl TableInner {
         })
     }
 
+    /// Releases the pages of the view (if any) wholly inside `range` (byte offsets): see
+    /// [`ReadOnlyMap::release`].
+    pub fn release_view(&self, range: std::ops::Range<usize>) {
+        if let Some(map) = &self.map {
+            map.release(range);
+        }
+    }
+
     /// The stored bytes of `block` (compressed if it is), checksum verified: in place in the
     /// table's view of its file, or read into `buf`.
     pub fn stored_block<'a>(&'a self, block: usize, buf: &'a mut Vec<u8>) -> Result<&'a [u8]> {

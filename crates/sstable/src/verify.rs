@@ -34,14 +34,20 @@ impl Table {
         let mut reader = BlockReader::new();
         let mut entry_count = 0u64;
         let mut payload_bytes = 0u64;
-        for block in blocks.clone() {
-            reader.load(table, block, Direction::Forward, blocks.clone())?;
-            for pos in 0..reader.records().len() {
-                let entry = reader.entry(table, pos, Check::Full)?;
-                entry_count += 1;
-                payload_bytes += (KEY_BYTES + entry.payload_bytes()) as u64;
+        let mut read_all = || -> Result<()> {
+            for block in blocks.clone() {
+                reader.load(table, block, Direction::Forward, blocks.clone())?;
+                for pos in 0..reader.records().len() {
+                    let entry = reader.entry(table, pos, Check::Full)?;
+                    entry_count += 1;
+                    payload_bytes += (KEY_BYTES + entry.payload_bytes()) as u64;
+                }
             }
-        }
+            Ok(())
+        };
+        let read = read_all();
+        reader.release_view(table);
+        read?;
         let footer = &table.footer;
         if entry_count != footer.entry_count || payload_bytes != footer.payload_bytes {
             let at = table.file_bytes - crate::format::FOOTER_BYTES as u64;
