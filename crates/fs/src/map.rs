@@ -50,7 +50,8 @@ impl ReadOnlyMap {
     }
 
     /// Unmaps from this process the pages lying wholly inside `range` (byte offsets of the
-    /// view; the partial pages at either end stay), without changing what the view reads: the
+    /// view; partial pages at either end stay, except the view's own last page when `range`
+    /// reaches the end), without changing what the view reads: the
     /// next access maps them again from the page cache (or the disk). A reader that has moved
     /// past a region calls this so the pages it touched do not stay counted in the process's
     /// resident memory (a scan of a large table would otherwise add all of it). Advice only:
@@ -59,7 +60,10 @@ impl ReadOnlyMap {
         let Inner::Mapped(map) = &self.0 else { return };
         let page_bytes = rustix::param::page_size();
         let start = range.start.next_multiple_of(page_bytes);
-        let end = range.end.min(map.len()) / page_bytes * page_bytes;
+        // The map's last page is partly past the end of the file, so all of it is the view's:
+        // `madvise` rounds a length up to whole pages.
+        let end =
+            if range.end >= map.len() { map.len() } else { range.end / page_bytes * page_bytes };
         if start < end {
             // SAFETY: `DontNeed` on a shared, read-only *file* mapping drops the process's page
             // table entries only: the next access faults the same file page back in (see

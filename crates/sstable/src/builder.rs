@@ -288,6 +288,7 @@ impl TableBuilder {
         let mut buf = Vec::new();
         // The source's view read since the last release (see `reader::VIEW_RELEASE_BYTES`).
         let mut unreleased = 0..0;
+        let margin = crate::reader::VIEW_RELEASE_MARGIN_BYTES;
         let copied = (|| {
             for (block, handle) in source.index.iter().enumerate() {
                 let stored = source.stored_block(block, &mut buf)?;
@@ -301,12 +302,13 @@ impl TableBuilder {
                 if self.out.len() >= WRITE_BUFFER_BYTES {
                     self.flush_out()?;
                     let end = unreleased.end;
-                    source.release_view(std::mem::replace(&mut unreleased, end..end));
+                    let behind = std::mem::replace(&mut unreleased, end..end);
+                    source.release_view(behind.start.saturating_sub(margin)..behind.end);
                 }
             }
             Ok(())
         })();
-        source.release_view(unreleased);
+        source.release_view(unreleased.start.saturating_sub(margin)..unreleased.end + margin);
         copied
     }
 
