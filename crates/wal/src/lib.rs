@@ -89,6 +89,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod commit_delay;
 mod error;
 mod format;
 #[doc(hidden)]
@@ -97,13 +98,16 @@ mod options;
 mod recovery;
 mod replay;
 mod segment;
+mod waiters;
 mod wal;
 
+pub use commit_delay::COMMIT_DELAY_MAX_DEFAULT;
 pub use error::{Result, WalError};
 pub use format::{FORMAT_VERSION, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 pub use options::{
-    BATCH_BYTES_MAX_DEFAULT, BATCH_RECORDS_MAX_DEFAULT, Durability, RECORD_BYTES_MAX_DEFAULT,
-    RECOVERY_RECORD_BYTES_MAX_DEFAULT, RecoveryMode, SEGMENT_BYTES_MAX_DEFAULT, WalOptions,
+    BATCH_BYTES_MAX_DEFAULT, BATCH_RECORDS_MAX_DEFAULT, COMMIT_DELAY_MAX_LIMIT, Durability,
+    RECORD_BYTES_MAX_DEFAULT, RECOVERY_RECORD_BYTES_MAX_DEFAULT, RecoveryMode,
+    SEGMENT_BYTES_MAX_DEFAULT, WalOptions,
 };
 pub use recovery::{Damage, RecoveryReport};
 pub use replay::{Record, Replay};

@@ -1,5 +1,6 @@
 //! How a log is opened: durability, limits, recovery.
 
+use crate::commit_delay::COMMIT_DELAY_MAX_DEFAULT;
 use crate::error::{Result, WalError};
 use crate::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use logstore_fs::{FileSystem, StdFs};
@@ -16,6 +17,10 @@ pub const RECOVERY_RECORD_BYTES_MAX_DEFAULT: u32 = 10 << 20;
 pub const BATCH_RECORDS_MAX_DEFAULT: usize = 1 << 20;
 /// Default [`WalOptions::batch_bytes_max`]: 256 MiB.
 pub const BATCH_BYTES_MAX_DEFAULT: u64 = 256 << 20;
+
+/// Largest [`WalOptions::commit_delay_max`] accepted: 100 ms (PostgreSQL's limit on
+/// `commit_delay`). A longer wait would be a latency bug, not a tuning.
+pub const COMMIT_DELAY_MAX_LIMIT: Duration = Duration::from_millis(100);
 
 /// When an append is durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +87,12 @@ pub struct WalOptions {
     pub batch_bytes_max: u64,
     /// What recovery does with damage.
     pub recovery_mode: RecoveryMode,
+    /// Group commit's commit delay: the longest a leader about to `fdatasync` waits for the
+    /// appenders it knows are on their way (in `submit`, or just acknowledged and holding their
+    /// [`Ticket`](crate::Ticket)), so that one sync serves them too. The wait is also bounded by
+    /// the recent `fdatasync` latency and never happens when every appender is already queued
+    /// (a lone appender never waits). `Duration::ZERO` turns it off. Default 1 ms.
+    pub commit_delay_max: Duration,
     /// The file system; [`StdFs`] by default, a `FaultFs` in crash tests.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -97,6 +108,7 @@ impl Default for WalOptions {
             batch_records_max: BATCH_RECORDS_MAX_DEFAULT,
             batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
             recovery_mode: RecoveryMode::default(),
+            commit_delay_max: COMMIT_DELAY_MAX_DEFAULT,
             fs: Arc::new(StdFs),
         }
     }
@@ -121,6 +133,12 @@ impl WalOptions {
         }
         if self.batch_records_max == 0 || self.batch_bytes_max == 0 {
             return fail("batch_records_max and batch_bytes_max must be positive".into());
+        }
+        if self.commit_delay_max > COMMIT_DELAY_MAX_LIMIT {
+            return fail(format!(
+                "commit_delay_max {:?} exceeds the limit of {COMMIT_DELAY_MAX_LIMIT:?}",
+                self.commit_delay_max
+            ));
         }
         if let Durability::Batch { max_delay, max_bytes } = self.durability {
             if max_delay.is_zero() || max_bytes == 0 {

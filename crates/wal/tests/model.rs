@@ -184,6 +184,7 @@ impl Harness {
             batch_records_max: BATCH_RECORDS_MAX,
             batch_bytes_max: BATCH_BYTES_MAX as u64,
             recovery_mode: self.setup.recovery_mode,
+            commit_delay_max: logstore_wal::COMMIT_DELAY_MAX_DEFAULT,
             fs: Arc::new(self.fs.clone()),
         }
     }
