@@ -18,6 +18,9 @@ pub const BATCH_RECORDS_MAX_DEFAULT: usize = 1 << 20;
 /// Default [`WalOptions::batch_bytes_max`]: 256 MiB.
 pub const BATCH_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 
+/// Default [`WalOptions::writeback_interval_bytes`]: 1 MiB.
+pub const WRITEBACK_INTERVAL_BYTES_DEFAULT: u64 = 1 << 20;
+
 /// Largest [`WalOptions::commit_delay_max`] accepted: 100 ms (PostgreSQL's limit on
 /// `commit_delay`). A longer wait would be a latency bug, not a tuning.
 pub const COMMIT_DELAY_MAX_LIMIT: Duration = Duration::from_millis(100);
@@ -93,6 +96,13 @@ pub struct WalOptions {
     /// the recent `fdatasync` latency and never happens when every appender is already queued
     /// (a lone appender never waits). `Duration::ZERO` turns it off. Default 1 ms.
     pub commit_delay_max: Duration,
+    /// In the modes that do not sync every append (`None`, `Batch`), each time this many more
+    /// bytes of a segment are written, the log asks the OS to start writing them to disk
+    /// ([`FsFile::start_writeback`](logstore_fs::FsFile::start_writeback), RocksDB's
+    /// `wal_bytes_per_sync`), so the disk works while appends go on and the sync that closes a
+    /// full segment finds little left to do, instead of stalling the appender for a whole
+    /// segment's writeback. A hint: it changes no guarantee. `0` turns it off. Default 1 MiB.
+    pub writeback_interval_bytes: u64,
     /// The file system; [`StdFs`] by default, a `FaultFs` in crash tests.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -109,6 +119,7 @@ impl Default for WalOptions {
             batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
             recovery_mode: RecoveryMode::default(),
             commit_delay_max: COMMIT_DELAY_MAX_DEFAULT,
+            writeback_interval_bytes: WRITEBACK_INTERVAL_BYTES_DEFAULT,
             fs: Arc::new(StdFs),
         }
     }

@@ -152,6 +152,8 @@ struct Placed {
 struct State {
     next_seq: u64,
     queue: Vec<Placed>,
+    /// An empty queue with room, handed back by the last leader, so queuing need not allocate.
+    spare_queue: Vec<Placed>,
     /// Where the next request lands: segment id and offset (may be ahead of the files).
     tail_segment_id: u64,
     tail_offset: u64,
@@ -276,6 +278,7 @@ impl Wal {
         let state = State {
             next_seq,
             queue: Vec::new(),
+            spare_queue: Vec::new(),
             tail_segment_id: tail.id,
             tail_offset: tail.valid_end,
             written_seq: next_seq,
@@ -720,15 +723,18 @@ impl Shared {
             if durable {
                 state = self.gather(state);
             }
-            let work = std::mem::take(&mut state.queue);
+            let spare = std::mem::take(&mut state.spare_queue);
+            let mut work = std::mem::replace(&mut state.queue, spare);
             self.arrivals.take_queue();
             let written_seq = state.next_seq;
             let active = state.active.clone();
             drop(state);
 
-            let outcome = self.lead(active, work, written_seq, durable);
+            let outcome = self.lead(active, &work, written_seq, durable);
+            work.clear();
 
             state = self.lock();
+            state.spare_queue = work;
             state.leader_active = false;
             let outcome = match outcome {
                 Ok(led) => {
@@ -787,7 +793,7 @@ impl Shared {
     fn lead(
         &self,
         mut active: Arc<Active>,
-        work: Vec<Placed>,
+        work: &[Placed],
         written_seq: u64,
         sync: bool,
     ) -> Result<Led> {
@@ -851,6 +857,9 @@ impl Shared {
                     .write_all_at(bytes, first.offset)
                     .map_err(io_err("write", &active.path))?;
                 led.writes += 1;
+                if !sync {
+                    self.start_writeback(&active, first.offset, end);
+                }
             }
             led.written_bytes += bytes.len() as u64;
             led.ends.push((active.id, end));
@@ -865,6 +874,21 @@ impl Shared {
         }
         led.active = active;
         Ok(led)
+    }
+}
+
+impl Shared {
+    /// After a write of `start..end` that no sync follows: starts writeback of the
+    /// `writeback_interval_bytes` intervals of the segment it completed.
+    fn start_writeback(&self, active: &Active, start: u64, end: u64) {
+        let interval = self.options.writeback_interval_bytes;
+        if interval == 0 || start / interval == end / interval {
+            return;
+        }
+        let from = start / interval * interval;
+        let to = end / interval * interval;
+        // A hint: if it fails, nothing written is lost, and the next sync does all the work.
+        let _ = active.file.start_writeback(from, to - from);
     }
 }
 

@@ -302,3 +302,39 @@ fn rotate_lets_truncation_empty_the_log() {
     assert_eq!((wal.recovery().first_seq, wal.recovery().next_seq), (6, 7));
     assert_eq!(payloads(&records(&wal)), [b"six".to_vec()]);
 }
+
+#[test]
+fn unsynced_modes_start_writeback_of_each_interval_written_and_sync_does_not() {
+    let interval = 4096;
+    for (durability, expected) in [(Durability::None, 4), (Durability::Sync, 0)] {
+        let fs = FaultFs::new();
+        let opts =
+            WalOptions { durability, writeback_interval_bytes: interval, ..options(&fs, 1 << 20) };
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        // 20 records of 1000 payload bytes + 20 of frame, after the 32-byte header: the data
+        // ends at 20,432, so the intervals ending at 4 KiB, 8 KiB, 12 KiB and 16 KiB fill.
+        for i in 0..20 {
+            wal.append(&payload(i, 1000)).unwrap();
+        }
+        assert_eq!(fs.writeback_hints(), expected, "{durability:?}");
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        let wal = Wal::open(dir(), opts).unwrap();
+        let survivors = records(&wal).len();
+        match durability {
+            Durability::None => assert_eq!(survivors, 0, "a hint makes nothing durable"),
+            _ => assert_eq!(survivors, 20),
+        }
+    }
+    let fs = FaultFs::new();
+    let opts = WalOptions {
+        durability: Durability::None,
+        writeback_interval_bytes: 0,
+        ..options(&fs, 1 << 20)
+    };
+    let wal = Wal::open(dir(), opts).unwrap();
+    for i in 0..20 {
+        wal.append(&payload(i, 1000)).unwrap();
+    }
+    assert_eq!(fs.writeback_hints(), 0, "0 turns it off");
+}

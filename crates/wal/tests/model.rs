@@ -185,6 +185,7 @@ impl Harness {
             batch_bytes_max: BATCH_BYTES_MAX as u64,
             recovery_mode: self.setup.recovery_mode,
             commit_delay_max: logstore_wal::COMMIT_DELAY_MAX_DEFAULT,
+            writeback_interval_bytes: logstore_wal::WRITEBACK_INTERVAL_BYTES_DEFAULT,
             fs: Arc::new(self.fs.clone()),
         }
     }
