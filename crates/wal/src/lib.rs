@@ -108,6 +108,7 @@ pub use options::{
     BATCH_BYTES_MAX_DEFAULT, BATCH_RECORDS_MAX_DEFAULT, COMMIT_DELAY_MAX_LIMIT, Durability,
     RECORD_BYTES_MAX_DEFAULT, RECOVERY_RECORD_BYTES_MAX_DEFAULT, RecoveryMode,
     SEGMENT_BYTES_MAX_DEFAULT, WRITEBACK_INTERVAL_BYTES_DEFAULT, WalOptions,
+    ZERO_AHEAD_BYTES_DEFAULT,
 };
 pub use recovery::{Damage, RecoveryReport};
 pub use replay::{Record, Replay};

@@ -21,6 +21,9 @@ pub const BATCH_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 /// Default [`WalOptions::writeback_interval_bytes`]: 1 MiB.
 pub const WRITEBACK_INTERVAL_BYTES_DEFAULT: u64 = 1 << 20;
 
+/// Default [`WalOptions::zero_ahead_bytes`]: 1 MiB.
+pub const ZERO_AHEAD_BYTES_DEFAULT: u64 = 1 << 20;
+
 /// Largest [`WalOptions::commit_delay_max`] accepted: 100 ms (PostgreSQL's limit on
 /// `commit_delay`). A longer wait would be a latency bug, not a tuning.
 pub const COMMIT_DELAY_MAX_LIMIT: Duration = Duration::from_millis(100);
@@ -103,6 +106,13 @@ pub struct WalOptions {
     /// full segment finds little left to do, instead of stalling the appender for a whole
     /// segment's writeback. A hint: it changes no guarantee. `0` turns it off. Default 1 MiB.
     pub writeback_interval_bytes: u64,
+    /// With `preallocate`, in a round that syncs, the leader keeps the preallocated space up to
+    /// this many bytes past the records written, zero-filled (topping it up, with one sync per
+    /// top-up, once less than half is left), so that synced appends overwrite blocks already
+    /// written and their `fdatasync` need not also commit the conversion of unwritten extents.
+    /// Costs one write of zeros per byte of log. Never past the preallocated space. `0` turns
+    /// it off. Default 1 MiB.
+    pub zero_ahead_bytes: u64,
     /// The file system; [`StdFs`] by default, a `FaultFs` in crash tests.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -120,6 +130,7 @@ impl Default for WalOptions {
             recovery_mode: RecoveryMode::default(),
             commit_delay_max: COMMIT_DELAY_MAX_DEFAULT,
             writeback_interval_bytes: WRITEBACK_INTERVAL_BYTES_DEFAULT,
+            zero_ahead_bytes: ZERO_AHEAD_BYTES_DEFAULT,
             fs: Arc::new(StdFs),
         }
     }

@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use logstore_fs::{FsFile, OpenMode};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -139,6 +140,12 @@ struct Active {
     id: u64,
     path: PathBuf,
     file: Box<dyn FsFile>,
+    /// The file's length: preallocated space ends here.
+    len_bytes: u64,
+    /// Every block below this offset has been written (records or zeros) by this process, so
+    /// overwriting it changes no file-system metadata (see [`Shared::zero_ahead`]). Only the
+    /// leader changes it.
+    written_end: AtomicU64,
 }
 
 /// Records of one request, encoded and placed, waiting for a leader.
@@ -259,7 +266,15 @@ impl Wal {
             Some(last) => {
                 let file =
                     fs.open(&last.path, OpenMode::ReadWrite).map_err(io_err("open", &last.path))?;
-                Active { id: last.id, path: last.path.clone(), file }
+                let len_bytes = file.len().map_err(io_err("stat", &last.path))?;
+                Active {
+                    id: last.id,
+                    path: last.path.clone(),
+                    file,
+                    len_bytes,
+                    // Recovery cut and re-preallocated what follows the records.
+                    written_end: AtomicU64::new(last.valid_end),
+                }
             }
             None => {
                 let id = scan.next_segment_id;
@@ -866,6 +881,11 @@ impl Shared {
             i = j;
         }
         if sync {
+            if let Some(&(id, end)) = led.ends.last() {
+                if id == active.id {
+                    self.zero_ahead(&active, end)?;
+                }
+            }
             let began = Instant::now();
             active.file.sync_data().map_err(io_err("fdatasync", &active.path))?;
             led.sync_latency = Some(began.elapsed());
@@ -878,6 +898,32 @@ impl Shared {
 }
 
 impl Shared {
+    /// Before a sync that follows a write ending at `end`: writes zeros over the preallocated
+    /// space up to `zero_ahead_bytes` past `end`, once less than half of that is left, so that
+    /// the next rounds' records overwrite blocks already written. `fallocate` reserves blocks
+    /// as *unwritten* extents; the first write to one makes the sync after it commit a journal
+    /// transaction to mark it written (here 0.3-0.65 ms instead of 0.2 ms), and a group-commit
+    /// round writes several new blocks each time. Zeros are what recovery reads there anyway,
+    /// and only this leader writes: every request placed past `end` is written after it.
+    fn zero_ahead(&self, active: &Active, end: u64) -> Result<()> {
+        static ZEROS: [u8; ZERO_WRITE_BYTES] = [0; ZERO_WRITE_BYTES];
+        let ahead = self.options.zero_ahead_bytes;
+        let written_end = active.written_end.load(Ordering::Relaxed).max(end);
+        if ahead == 0 || !self.options.preallocate || end + ahead / 2 <= written_end {
+            active.written_end.store(written_end, Ordering::Relaxed);
+            return Ok(());
+        }
+        let to = (end + ahead).min(active.len_bytes);
+        let mut at = written_end;
+        while at < to {
+            let n = (to - at).min(ZERO_WRITE_BYTES as u64) as usize;
+            active.file.write_all_at(&ZEROS[..n], at).map_err(io_err("write", &active.path))?;
+            at += n as u64;
+        }
+        active.written_end.store(to.max(written_end), Ordering::Relaxed);
+        Ok(())
+    }
+
     /// After a write of `start..end` that no sync follows: starts writeback of the
     /// `writeback_interval_bytes` intervals of the segment it completed.
     fn start_writeback(&self, active: &Active, start: u64, end: u64) {
@@ -891,6 +937,9 @@ impl Shared {
         let _ = active.file.start_writeback(from, to - from);
     }
 }
+
+/// Bytes of zeros written by one call of [`Shared::zero_ahead`]'s loop.
+const ZERO_WRITE_BYTES: usize = 64 << 10;
 
 /// Creates segment `id` whose first record will be `first_seq`: under a temporary name,
 /// preallocated to at least `min_len_bytes`, header written and synced, renamed, directory
@@ -925,5 +974,6 @@ fn create_segment(
     }
     fs.rename(&temp, &path).map_err(io_err("rename", &temp))?;
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
-    Ok(Active { id, path, file })
+    let len_bytes = file.len().map_err(io_err("stat", &path))?;
+    Ok(Active { id, path, file, len_bytes, written_end: AtomicU64::new(SEGMENT_HEADER_BYTES) })
 }

@@ -338,3 +338,32 @@ fn unsynced_modes_start_writeback_of_each_interval_written_and_sync_does_not() {
     }
     assert_eq!(fs.writeback_hints(), 0, "0 turns it off");
 }
+
+#[test]
+fn synced_rounds_zero_fill_ahead_of_the_records_and_recovery_reads_the_same() {
+    for zero_ahead_bytes in [0, 4096] {
+        let fs = FaultFs::new();
+        let opts = WalOptions { zero_ahead_bytes, ..options(&fs, 1 << 16) };
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        let writes_before = fs.writes();
+        // 8 records of 480 + 20 bytes: the data ends at 32 + 4,000.
+        for i in 0..8 {
+            wal.append(&payload(i, 480)).unwrap();
+        }
+        let extra = fs.writes() - writes_before - 8;
+        let file = fs.read_file(&segment(&dir(), 1)).unwrap();
+        if zero_ahead_bytes == 0 {
+            assert_eq!(extra, 0, "off: one write per append");
+        } else {
+            // Topped up at the first append (to 532 + 4,096: one write), and again once less
+            // than half was left, at the sixth (3,032 + 2,048 > 4,628: to 7,128, one write).
+            assert_eq!(extra, 2, "zeros written twice");
+        }
+        assert!(file[32 + 4000..].iter().all(|&b| b == 0), "nothing but zeros after the data");
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        let wal = Wal::open(dir(), opts).unwrap();
+        assert_eq!(wal.recovery().torn_tail, None);
+        assert_eq!(payloads(&records(&wal)), (0..8).map(|i| payload(i, 480)).collect::<Vec<_>>());
+    }
+}
