@@ -29,11 +29,14 @@ use std::time::Instant;
 /// place (segment, offset) decided there and then. It then waits until its records are written
 /// (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
 /// everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
-/// `fdatasync`, then wakes everyone whose records that covered. Appenders arriving meanwhile
-/// queue up behind it and are written by the next leader in one go: with N concurrent appenders,
-/// one sync serves up to N records. A leader about to sync first waits, briefly, for the
-/// appenders it knows are on their way (the [commit delay](WalOptions::commit_delay_max)), so
-/// that the ones just acknowledged make it into its sync rather than the next.
+/// `fdatasync`, then wakes those whose records that covered, each on its own, and one more
+/// waiter to lead the next round; a woken follower returns without taking the lock again.
+/// Appenders arriving meanwhile queue up behind it and are written by the next leader in one
+/// go: with N concurrent appenders, one sync serves up to N records. A leader about to sync
+/// first waits, briefly, for the appenders it knows are on their way (the
+/// [commit delay](WalOptions::commit_delay_max)), so that the ones it has just acknowledged make
+/// it into its sync rather than the next: without it, 32 appenders split into two halves taking
+/// turns, about 15 records per sync.
 ///
 /// # Segments
 /// A request goes into the current segment if it fits below `segment_bytes_max`, else into a new
@@ -42,6 +45,12 @@ use std::time::Instant;
 /// segment can ever hold unsynced bytes: damage in any other segment is corruption, never a torn
 /// write. A new segment is created under a temporary name, preallocated, given its header,
 /// synced, renamed, and the directory synced.
+///
+/// A leader that syncs first zero-fills the preallocated space just past the records written
+/// ([`WalOptions::zero_ahead_bytes`]), so that each `fdatasync` overwrites blocks
+/// already written and commits no unwritten-extent conversion. Leaders that do not sync start
+/// the writeback of each [`WalOptions::writeback_interval_bytes`] written, so the sync that
+/// closes a segment does not stall an appender for the whole segment's writeback.
 ///
 /// # Poisoning
 /// If a write or sync fails, the log is poisoned: the leader gets the failure itself, its
