@@ -31,15 +31,17 @@
 //!
 //! Then it prints the ratios the design targets: synced append time against the baseline's
 //! (target <= 0.8), and 32-thread against single-thread synced throughput (target >= 20), with
-//! the records per `fdatasync` of the 32 threads. Each ratio comes from a measurement of its
-//! own that alternates the sides in blocks of 50 records (50 x 32 for the threads), 30 rounds,
-//! on fresh files, and is given as the ratio of the means and as the median of the rounds'
-//! ratios: `fdatasync` latency follows whatever else the machine's disk and CPUs are doing (on
-//! a shared VM it moves between 0.2 ms and 4 ms within minutes), and alternating exposes the
-//! sides to the same conditions, which criterion's back-to-back runs do not. A third side,
-//! `raw`, does the log's I/O without the log (`pwrite` + `fdatasync` at growing offsets of a
-//! preallocated file), to tell the file layout's share from the log's own. The mean per record
-//! of the criterion runs is printed too. The filter `wal/sync_512/ratios` runs only this.
+//! the records per `fdatasync` of the 32 threads and how long their leaders waited for the
+//! appenders on their way (the commit delay) per `fdatasync`. Each ratio comes from a
+//! measurement of its own that alternates the sides in blocks of 50 records (50 x 32 for the
+//! threads), 30 rounds, on fresh files, and is given as the ratio of the means and as the
+//! median of the rounds' ratios: `fdatasync` latency follows whatever else the machine's disk
+//! and CPUs are doing (on a shared VM it moves between 0.2 ms and 4 ms within minutes), and
+//! alternating exposes the sides to the same conditions, which criterion's back-to-back runs do
+//! not. A third side, `raw`, does the log's I/O without the log (`pwrite` + `fdatasync` at
+//! growing offsets of a preallocated file), to tell the file layout's share from the log's own.
+//! The mean per record of the criterion runs is printed too. The filter `wal/sync_512/ratios`
+//! runs only this.
 
 use std::fs::OpenOptions;
 use std::hint::black_box;
@@ -216,13 +218,15 @@ fn sync_appends(c: &mut Criterion) {
         },
     ]);
     let [wal_blocks, baseline_blocks, raw_blocks] = &blocks[..] else { unreachable!() };
-    let mut thread_syncs = 0;
+    let (mut thread_syncs, mut thread_delay_us) = (0, 0);
     let blocks =
         alternate(&mut [&mut || timed(PAIRED_BLOCK, || append(&wal, &payload)), &mut || {
             let records = PAIRED_BLOCK * THREADS as u64;
-            let syncs_before = wal.stats().syncs;
+            let before = wal.stats();
             let elapsed = concurrent_appends(&wal, &payload, records);
-            thread_syncs += wal.stats().syncs - syncs_before;
+            let after = wal.stats();
+            thread_syncs += after.syncs - before.syncs;
+            thread_delay_us += after.commit_delay_us - before.commit_delay_us;
             (elapsed, records)
         }]);
     let [single_blocks, threads_blocks] = &blocks[..] else { unreachable!() };
@@ -241,12 +245,13 @@ fn sync_appends(c: &mut Criterion) {
     println!(
         "sync 512 B, alternating: {THREADS} threads {:.0} records/s, one thread {:.0} \
          records/s: {:.1}x, median of rounds {:.1}x (target >= 20); {:.1} records per \
-         fdatasync",
+         fdatasync, {:.0} us of commit delay per fdatasync",
         1e9 / mean_nanos(threads_blocks),
         1e9 / mean_nanos(single_blocks),
         mean_nanos(single_blocks) / mean_nanos(threads_blocks),
         median_ratio(single_blocks, threads_blocks),
-        (PAIRED_ROUNDS * PAIRED_BLOCK * THREADS as u64) as f64 / thread_syncs as f64
+        (PAIRED_ROUNDS * PAIRED_BLOCK * THREADS as u64) as f64 / thread_syncs as f64,
+        thread_delay_us as f64 / thread_syncs as f64,
     );
 }
 

@@ -54,9 +54,9 @@ use std::time::Instant;
 ///
 /// # Poisoning
 /// If a write or sync fails, the log is poisoned: the leader gets the failure itself, its
-/// followers and every later append get [`WalError::Poisoned`] naming it. Retrying a failed `fdatasync` could report success for
-/// data the kernel already dropped, so the only honest recovery is to reopen and read what is on
-/// disk.
+/// followers and every later append get [`WalError::Poisoned`] naming it. Retrying a failed
+/// `fdatasync` could report success for data the kernel already dropped, so the only honest
+/// recovery is to reopen and read what is on disk.
 pub struct Wal {
     shared: Arc<Shared>,
     /// The background thread of [`Durability::Batch`] that syncs every `max_delay`.
