@@ -23,18 +23,25 @@
 //! - `wal/none/{512,4096}`: one thread, `Durability::None` (each append is one `pwrite` to the
 //!   page cache; a sync only when a segment fills). Segments are truncated between samples
 //!   so the disk does not fill.
+//! - `wal/none/floor` (printed, not a criterion benchmark): `None` appends against the same
+//!   I/O without the log, alternating 16 MiB blocks over 12 rounds: `pwrite` of the same framed
+//!   records into preallocated 64 MiB files, writeback started every MiB and a sync per file, as
+//!   the log does. It prints both in MB/s (10^6 bytes, the unit of the target) and their ratio:
+//!   what the machine allows for this I/O is the floor the log's figure is read against.
 //!
 //! Then it prints the ratios the design targets: synced append time against the baseline's
 //! (target <= 0.8), and 32-thread against single-thread synced throughput (target >= 20), with
-//! the records per `fdatasync` of the 32 threads. Each ratio comes from a measurement of its
-//! own that alternates the sides in blocks of 50 records (50 x 32 for the threads), 30 rounds,
-//! on fresh files, and is given as the ratio of the means and as the median of the rounds'
-//! ratios: `fdatasync` latency follows whatever else the machine's disk and CPUs are doing (on
-//! a shared VM it moves between 0.2 ms and 4 ms within minutes), and alternating exposes the
-//! sides to the same conditions, which criterion's back-to-back runs do not. A third side,
-//! `raw`, does the log's I/O without the log (`pwrite` + `fdatasync` at growing offsets of a
-//! preallocated file), to tell the file layout's share from the log's own. The mean per record
-//! of the criterion runs is printed too. The filter `wal/sync_512/ratios` runs only this.
+//! the records per `fdatasync` of the 32 threads and how long their leaders waited for the
+//! appenders on their way (the commit delay) per `fdatasync`. Each ratio comes from a
+//! measurement of its own that alternates the sides in blocks of 50 records (50 x 32 for the
+//! threads), 30 rounds, on fresh files, and is given as the ratio of the means and as the
+//! median of the rounds' ratios: `fdatasync` latency follows whatever else the machine's disk
+//! and CPUs are doing (on a shared VM it moves between 0.2 ms and 4 ms within minutes), and
+//! alternating exposes the sides to the same conditions, which criterion's back-to-back runs do
+//! not. A third side, `raw`, does the log's I/O without the log (`pwrite` + `fdatasync` at
+//! growing offsets of a preallocated file), to tell the file layout's share from the log's own.
+//! The mean per record of the criterion runs is printed too. The filter `wal/sync_512/ratios`
+//! runs only this.
 
 use std::fs::OpenOptions;
 use std::hint::black_box;
@@ -44,7 +51,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use logstore_fs::{FileSystem, OpenMode, StdFs};
-use logstore_wal::{Durability, SEGMENT_BYTES_MAX_DEFAULT, Wal, WalOptions};
+use logstore_wal::{
+    Durability, RECORD_HEADER_BYTES, SEGMENT_BYTES_MAX_DEFAULT, WRITEBACK_INTERVAL_BYTES_DEFAULT,
+    Wal, WalOptions,
+};
 
 const RECORD_BYTES: usize = 512;
 const THREADS: usize = 32;
@@ -208,13 +218,15 @@ fn sync_appends(c: &mut Criterion) {
         },
     ]);
     let [wal_blocks, baseline_blocks, raw_blocks] = &blocks[..] else { unreachable!() };
-    let mut thread_syncs = 0;
+    let (mut thread_syncs, mut thread_delay_us) = (0, 0);
     let blocks =
         alternate(&mut [&mut || timed(PAIRED_BLOCK, || append(&wal, &payload)), &mut || {
             let records = PAIRED_BLOCK * THREADS as u64;
-            let syncs_before = wal.stats().syncs;
+            let before = wal.stats();
             let elapsed = concurrent_appends(&wal, &payload, records);
-            thread_syncs += wal.stats().syncs - syncs_before;
+            let after = wal.stats();
+            thread_syncs += after.syncs - before.syncs;
+            thread_delay_us += after.commit_delay_us - before.commit_delay_us;
             (elapsed, records)
         }]);
     let [single_blocks, threads_blocks] = &blocks[..] else { unreachable!() };
@@ -233,12 +245,13 @@ fn sync_appends(c: &mut Criterion) {
     println!(
         "sync 512 B, alternating: {THREADS} threads {:.0} records/s, one thread {:.0} \
          records/s: {:.1}x, median of rounds {:.1}x (target >= 20); {:.1} records per \
-         fdatasync",
+         fdatasync, {:.0} us of commit delay per fdatasync",
         1e9 / mean_nanos(threads_blocks),
         1e9 / mean_nanos(single_blocks),
         mean_nanos(single_blocks) / mean_nanos(threads_blocks),
         median_ratio(single_blocks, threads_blocks),
-        (PAIRED_ROUNDS * PAIRED_BLOCK * THREADS as u64) as f64 / thread_syncs as f64
+        (PAIRED_ROUNDS * PAIRED_BLOCK * THREADS as u64) as f64 / thread_syncs as f64,
+        thread_delay_us as f64 / thread_syncs as f64,
     );
 }
 
@@ -291,8 +304,14 @@ type Block = (Duration, u64);
 /// Runs the sides by turns, one block each per round, `PAIRED_ROUNDS` rounds; returns each
 /// side's blocks.
 fn alternate(sides: &mut [&mut dyn FnMut() -> Block]) -> Vec<Vec<Block>> {
+    alternate_rounds(PAIRED_ROUNDS, sides)
+}
+
+/// Runs the sides by turns, one block each per round, `rounds` rounds; returns each side's
+/// blocks.
+fn alternate_rounds(rounds: u64, sides: &mut [&mut dyn FnMut() -> Block]) -> Vec<Vec<Block>> {
     let mut blocks = vec![Vec::new(); sides.len()];
-    for _ in 0..PAIRED_ROUNDS {
+    for _ in 0..rounds {
         for (side, blocks) in sides.iter_mut().zip(&mut blocks) {
             blocks.push(side());
         }
@@ -354,6 +373,97 @@ fn unsynced_appends(c: &mut Criterion) {
         wal.close().expect("close");
     }
     group.finish();
+    if selected(NONE_FLOOR_ID) {
+        for len in [RECORD_BYTES, 4096] {
+            none_against_floor(dir.path(), len);
+        }
+    }
+}
+
+/// The name under which a criterion filter selects the alternating `None` measurement.
+const NONE_FLOOR_ID: &str = "wal/none/floor";
+/// Bytes of records per block of the alternating `None` measurement.
+const NONE_BLOCK_BYTES: u64 = 16 << 20;
+/// Rounds of the alternating `None` measurement.
+const NONE_ROUNDS: u64 = 12;
+
+/// `Durability::None` appends against what this machine allows for the same I/O, alternating
+/// blocks: `raw` writes the same framed records (payload plus the 20-byte frame) with one
+/// `pwrite` each at growing offsets of a preallocated 64 MiB file, starts writeback every MiB
+/// (as the log does), and, as the log must when a segment fills, syncs the file and moves on
+/// to a fresh preallocated one.
+fn none_against_floor(dir: &std::path::Path, len: usize) {
+    let payload = payload(len);
+    let wal =
+        Wal::open(dir.join(format!("floor-wal-{len}")), options(Durability::None)).expect("open");
+    let mut raw = RawLog::new(dir.join(format!("floor-raw-{len}")), len + RECORD_HEADER_BYTES);
+    let records = NONE_BLOCK_BYTES / len as u64;
+    let blocks = alternate_rounds(
+        NONE_ROUNDS,
+        &mut [
+            &mut || {
+                let block = timed(records, || append(&wal, &payload));
+                // Untimed: keep only the current segment, so the disk does not fill.
+                wal.truncate_before(wal.next_seq()).expect("truncate");
+                block
+            },
+            &mut || timed(records, || raw.append()),
+        ],
+    );
+    let [wal_blocks, raw_blocks] = &blocks[..] else { unreachable!() };
+    wal.close().expect("close");
+    let mb_per_s = |blocks: &[Block]| len as f64 * 1e3 / mean_nanos(blocks);
+    println!(
+        "none {len} B, alternating {NONE_ROUNDS} x {} MiB: wal {:.0} MB/s, raw pwrite floor \
+         {:.0} MB/s; wal/raw = {:.2}, median of rounds {:.2} (target >= 500 MB/s)",
+        NONE_BLOCK_BYTES >> 20,
+        mb_per_s(wal_blocks),
+        mb_per_s(raw_blocks),
+        mean_nanos(raw_blocks) / mean_nanos(wal_blocks),
+        median_ratio(raw_blocks, wal_blocks),
+    );
+}
+
+/// The floor of `None` appends: a log's I/O without the log (see [`none_against_floor`]).
+struct RawLog {
+    dir: std::path::PathBuf,
+    record: Vec<u8>,
+    file: Box<dyn logstore_fs::FsFile>,
+    files: u64,
+    offset: u64,
+}
+
+impl RawLog {
+    fn new(dir: std::path::PathBuf, record_bytes: usize) -> RawLog {
+        StdFs.create_dir_all(&dir).expect("raw directory");
+        let file = Self::segment(&dir, 0);
+        RawLog { dir, record: payload(record_bytes), file, files: 0, offset: 0 }
+    }
+
+    fn segment(dir: &std::path::Path, n: u64) -> Box<dyn logstore_fs::FsFile> {
+        let file = StdFs.open(&dir.join(format!("{n}.raw")), OpenMode::CreateNew).expect("raw");
+        file.allocate(SEGMENT_BYTES_MAX_DEFAULT).expect("fallocate");
+        file
+    }
+
+    fn append(&mut self) {
+        let len = self.record.len() as u64;
+        if self.offset + len > SEGMENT_BYTES_MAX_DEFAULT {
+            self.file.sync_data().expect("fdatasync");
+            StdFs.remove_file(&self.dir.join(format!("{}.raw", self.files))).expect("remove");
+            self.files += 1;
+            self.file = Self::segment(&self.dir, self.files);
+            self.offset = 0;
+        }
+        self.file.write_all_at(&self.record, self.offset).expect("pwrite");
+        let interval = WRITEBACK_INTERVAL_BYTES_DEFAULT;
+        let end = self.offset + len;
+        if self.offset / interval != end / interval {
+            let to = end / interval * interval;
+            self.file.start_writeback(to - interval, interval).expect("writeback");
+        }
+        self.offset = end;
+    }
 }
 
 criterion_group!(benches, sync_appends, unsynced_appends);

@@ -52,6 +52,8 @@ struct State {
     locks: HashSet<PathBuf>,
     writes: u64,
     syncs: u64,
+    /// `start_writeback` calls: counted apart, since they change nothing.
+    writeback_hints: u64,
     /// The write number (counted by `writes`) that fails, once.
     fail_write_at: Option<u64>,
     /// The sync number (counted by `syncs`) that fails, once.
@@ -201,6 +203,12 @@ impl FaultFs {
     /// Writes attempted so far (successful or not).
     pub fn writes(&self) -> u64 {
         self.lock_state().writes
+    }
+
+    /// [`FsFile::start_writeback`] calls so far. They make nothing durable here (nor, in
+    /// general, anywhere), and are neither writes nor syncs for the counts and armed faults.
+    pub fn writeback_hints(&self) -> u64 {
+        self.lock_state().writeback_hints
     }
 
     /// Syncs attempted so far, of files and directories (successful or not).
@@ -383,6 +391,11 @@ impl FsFile for FaultFile {
 
     fn allocate(&self, len_bytes: u64) -> io::Result<()> {
         if len_bytes > self.len()? { self.set_len(len_bytes) } else { self.writable() }
+    }
+
+    fn start_writeback(&self, _offset: u64, _len_bytes: u64) -> io::Result<()> {
+        self.state()?.writeback_hints += 1;
+        Ok(())
     }
 }
 
@@ -623,6 +636,19 @@ mod tests {
         fs.crash(CrashMode::DropUnsynced);
         assert_eq!(fs.list_dir(&dir).unwrap(), ["new"]);
         assert_eq!(fs.read_file(&dir.join("new")).unwrap(), b"t");
+    }
+
+    #[test]
+    fn writeback_hints_are_counted_and_make_nothing_durable() {
+        let (fs, dir) = setup();
+        let f = create_durable(&fs, &dir.join("f"), b"durable");
+        f.write_all_at(b"-lost", 7).unwrap();
+        let (writes, syncs) = (fs.writes(), fs.syncs());
+        f.start_writeback(0, 12).unwrap();
+        assert_eq!((fs.writeback_hints(), fs.writes(), fs.syncs()), (1, writes, syncs));
+        fs.crash(CrashMode::DropUnsynced);
+        assert_eq!(fs.read_file(&dir.join("f")).unwrap(), b"durable");
+        assert!(f.start_writeback(0, 1).is_err(), "handles die with the crash");
     }
 
     #[test]

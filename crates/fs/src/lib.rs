@@ -4,7 +4,8 @@
 //!
 //! Two implementations:
 //! - [`StdFs`]: the real thing (positional `pread`/`pwrite`, `fdatasync`, `fallocate`,
-//!   directory `fsync`, `flock`, read-only `mmap` of sealed files).
+//!   directory `fsync`, `flock`, writeback started early with `posix_fadvise`, read-only
+//!   `mmap` of sealed files).
 //! - [`FaultFs`]: an in-memory file system that tracks which bytes are durable and can fail the
 //!   Nth write or sync, run out of space, and [crash](FaultFs::crash), dropping every byte and
 //!   every directory change not yet synced.
@@ -69,6 +70,15 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     /// Makes the file at least `len_bytes` long, zero-filled, with its space reserved on disk, so
     /// that later writes below `len_bytes` neither fail for space nor change the file's size.
     fn allocate(&self, len_bytes: u64) -> io::Result<()>;
+
+    /// Asks the operating system to start writing `len_bytes` at `offset` to disk now, without
+    /// waiting for it (RocksDB's `bytes_per_sync`): a later [`FsFile::sync_data`] then has
+    /// little left to do, and the disk works while the caller goes on writing. A hint only: it
+    /// makes nothing durable and may do nothing. The default does nothing.
+    fn start_writeback(&self, offset: u64, len_bytes: u64) -> io::Result<()> {
+        let _ = (offset, len_bytes);
+        Ok(())
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {

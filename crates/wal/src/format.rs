@@ -132,7 +132,8 @@ impl SegmentHeader {
 }
 
 /// Written by a clean close: every byte of every segment is synced, and the last segment holds
-/// nothing after `valid_end` but never-written preallocated space. Removed by the next open.
+/// nothing after `valid_end` but zeros (preallocated, or written ahead of the records by a
+/// syncing leader). Removed by the next open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CleanMarker {
     pub segment_id: u64,

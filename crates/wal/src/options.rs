@@ -1,5 +1,6 @@
 //! How a log is opened: durability, limits, recovery.
 
+use crate::commit_delay::COMMIT_DELAY_MAX_DEFAULT;
 use crate::error::{Result, WalError};
 use crate::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use logstore_fs::{FileSystem, StdFs};
@@ -16,6 +17,16 @@ pub const RECOVERY_RECORD_BYTES_MAX_DEFAULT: u32 = 10 << 20;
 pub const BATCH_RECORDS_MAX_DEFAULT: usize = 1 << 20;
 /// Default [`WalOptions::batch_bytes_max`]: 256 MiB.
 pub const BATCH_BYTES_MAX_DEFAULT: u64 = 256 << 20;
+
+/// Default [`WalOptions::writeback_interval_bytes`]: 1 MiB.
+pub const WRITEBACK_INTERVAL_BYTES_DEFAULT: u64 = 1 << 20;
+
+/// Default [`WalOptions::zero_ahead_bytes`]: 1 MiB.
+pub const ZERO_AHEAD_BYTES_DEFAULT: u64 = 1 << 20;
+
+/// Largest [`WalOptions::commit_delay_max`] accepted: 100 ms (PostgreSQL's limit on
+/// `commit_delay`). A longer wait would be a latency bug, not a tuning.
+pub const COMMIT_DELAY_MAX_LIMIT: Duration = Duration::from_millis(100);
 
 /// When an append is durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +93,26 @@ pub struct WalOptions {
     pub batch_bytes_max: u64,
     /// What recovery does with damage.
     pub recovery_mode: RecoveryMode,
+    /// Group commit's commit delay: the longest a leader about to `fdatasync` waits for the
+    /// appenders it knows are on their way (in `submit`, or just acknowledged and holding their
+    /// [`Ticket`](crate::Ticket)), so that one sync serves them too. The wait is also bounded by
+    /// the recent `fdatasync` latency and never happens when every appender is already queued
+    /// (a lone appender never waits). `Duration::ZERO` turns it off. Default 1 ms.
+    pub commit_delay_max: Duration,
+    /// In the modes that do not sync every append (`None`, `Batch`), each time this many more
+    /// bytes of a segment are written, the log asks the OS to start writing them to disk
+    /// ([`FsFile::start_writeback`](logstore_fs::FsFile::start_writeback), RocksDB's
+    /// `wal_bytes_per_sync`), so the disk works while appends go on and the sync that closes a
+    /// full segment finds little left to do, instead of stalling the appender for a whole
+    /// segment's writeback. A hint: it changes no guarantee. `0` turns it off. Default 1 MiB.
+    pub writeback_interval_bytes: u64,
+    /// With `preallocate`, in a round that syncs, the leader keeps the preallocated space up to
+    /// this many bytes past the records written, zero-filled (topping it up, with one sync per
+    /// top-up, once less than half is left), so that synced appends overwrite blocks already
+    /// written and their `fdatasync` need not also commit the conversion of unwritten extents.
+    /// Costs one write of zeros per byte of log. Never past the preallocated space. `0` turns
+    /// it off. Default 1 MiB.
+    pub zero_ahead_bytes: u64,
     /// The file system; [`StdFs`] by default, a `FaultFs` in crash tests.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -97,6 +128,9 @@ impl Default for WalOptions {
             batch_records_max: BATCH_RECORDS_MAX_DEFAULT,
             batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
             recovery_mode: RecoveryMode::default(),
+            commit_delay_max: COMMIT_DELAY_MAX_DEFAULT,
+            writeback_interval_bytes: WRITEBACK_INTERVAL_BYTES_DEFAULT,
+            zero_ahead_bytes: ZERO_AHEAD_BYTES_DEFAULT,
             fs: Arc::new(StdFs),
         }
     }
@@ -121,6 +155,12 @@ impl WalOptions {
         }
         if self.batch_records_max == 0 || self.batch_bytes_max == 0 {
             return fail("batch_records_max and batch_bytes_max must be positive".into());
+        }
+        if self.commit_delay_max > COMMIT_DELAY_MAX_LIMIT {
+            return fail(format!(
+                "commit_delay_max {:?} exceeds the limit of {COMMIT_DELAY_MAX_LIMIT:?}",
+                self.commit_delay_max
+            ));
         }
         if let Durability::Batch { max_delay, max_bytes } = self.durability {
             if max_delay.is_zero() || max_bytes == 0 {

@@ -1,5 +1,6 @@
 //! The log: appends with group commit, sync, truncation, replay, close.
 
+use crate::commit_delay::{self, Arrivals, SyncLatency};
 use crate::error::{Result, WalError, io_err};
 use crate::format::{
     self, CleanMarker, PayloadChecksum, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES,
@@ -8,12 +9,15 @@ use crate::format::{
 use crate::options::{Durability, WalOptions};
 use crate::recovery::{self, RecoveryReport, SegmentState};
 use crate::replay::Replay;
+use crate::waiters::{Progress, Waiters};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use logstore_fs::{FsFile, OpenMode};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// A write-ahead log of opaque byte records. Share it between threads by reference or `Arc`.
 ///
@@ -25,9 +29,14 @@ use std::thread::JoinHandle;
 /// place (segment, offset) decided there and then. It then waits until its records are written
 /// (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
 /// everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
-/// `fdatasync`, then wakes everyone whose records that covered. Appenders arriving meanwhile
-/// queue up behind it and are written by the next leader in one go: with N concurrent appenders,
-/// one sync serves up to N records.
+/// `fdatasync`, then wakes those whose records that covered, each on its own, and one more
+/// waiter to lead the next round; a woken follower returns without taking the lock again.
+/// Appenders arriving meanwhile queue up behind it and are written by the next leader in one
+/// go: with N concurrent appenders, one sync serves up to N records. A leader about to sync
+/// first waits, briefly, for the appenders it knows are on their way (the
+/// [commit delay](WalOptions::commit_delay_max)), so that the ones it has just acknowledged make
+/// it into its sync rather than the next: without it, 32 appenders split into two halves taking
+/// turns, about 15 records per sync.
 ///
 /// # Segments
 /// A request goes into the current segment if it fits below `segment_bytes_max`, else into a new
@@ -37,11 +46,17 @@ use std::thread::JoinHandle;
 /// write. A new segment is created under a temporary name, preallocated, given its header,
 /// synced, renamed, and the directory synced.
 ///
+/// A leader that syncs first zero-fills the preallocated space just past the records written
+/// ([`WalOptions::zero_ahead_bytes`]), so that each `fdatasync` overwrites blocks
+/// already written and commits no unwritten-extent conversion. Leaders that do not sync start
+/// the writeback of each [`WalOptions::writeback_interval_bytes`] written, so the sync that
+/// closes a segment does not stall an appender for the whole segment's writeback.
+///
 /// # Poisoning
 /// If a write or sync fails, the log is poisoned: the leader gets the failure itself, its
-/// followers and every later append get [`WalError::Poisoned`] naming it. Retrying a failed `fdatasync` could report success for
-/// data the kernel already dropped, so the only honest recovery is to reopen and read what is on
-/// disk.
+/// followers and every later append get [`WalError::Poisoned`] naming it. Retrying a failed
+/// `fdatasync` could report success for data the kernel already dropped, so the only honest
+/// recovery is to reopen and read what is on disk.
 pub struct Wal {
     shared: Arc<Shared>,
     /// The background thread of [`Durability::Batch`] that syncs every `max_delay`.
@@ -49,11 +64,37 @@ pub struct Wal {
     report: RecoveryReport,
 }
 
-/// Records queued by [`Wal::submit`], to pass to [`Wal::wait`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Records queued by [`Wal::submit`], to pass to [`Wal::wait`]. Drop it once waited for: until
+/// then a syncing leader counts its holder among the appenders it may wait for (see
+/// [`WalOptions::commit_delay_max`]).
 #[must_use = "records are not durable until waited for"]
 pub struct Ticket {
     seqs: Range<u64>,
+    _in_flight: InFlight,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket").field("seqs", &self.seqs).finish()
+    }
+}
+
+/// A request counted in [`Arrivals`] from `submit` until its ticket is dropped.
+struct InFlight {
+    shared: Arc<Shared>,
+}
+
+impl InFlight {
+    fn enter(shared: &Arc<Shared>) -> InFlight {
+        shared.arrivals.enter();
+        InFlight { shared: shared.clone() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.arrivals.leave();
+    }
 }
 
 impl Ticket {
@@ -85,14 +126,20 @@ pub struct WalStats {
     pub writes: u64,
     /// `fdatasync` calls on segments since open.
     pub syncs: u64,
+    /// Times a syncing leader waited for appenders on their way (the commit delay).
+    pub commit_delays: u64,
+    /// Microseconds those leaders waited in all.
+    pub commit_delay_us: u64,
 }
 
 struct Shared {
     dir: PathBuf,
     options: WalOptions,
     state: Mutex<State>,
-    /// Signalled whenever a leader finishes.
-    progress: Condvar,
+    /// The sequence numbers written and synced, published by each leader for its followers.
+    progress: Progress,
+    /// Requests in flight and queued: what a syncing leader waits for (the commit delay).
+    arrivals: Arrivals,
     /// Held by `truncate_before`, so segments are removed strictly oldest first.
     truncation: Mutex<()>,
 }
@@ -102,6 +149,12 @@ struct Active {
     id: u64,
     path: PathBuf,
     file: Box<dyn FsFile>,
+    /// The file's length: preallocated space ends here.
+    len_bytes: u64,
+    /// Every block below this offset has been written (records or zeros) by this process, so
+    /// overwriting it changes no file-system metadata (see [`Shared::zero_ahead`]). Only the
+    /// leader changes it.
+    written_end: AtomicU64,
 }
 
 /// Records of one request, encoded and placed, waiting for a leader.
@@ -115,6 +168,8 @@ struct Placed {
 struct State {
     next_seq: u64,
     queue: Vec<Placed>,
+    /// An empty queue with room, handed back by the last leader, so queuing need not allocate.
+    spare_queue: Vec<Placed>,
     /// Where the next request lands: segment id and offset (may be ahead of the files).
     tail_segment_id: u64,
     tail_offset: u64,
@@ -125,9 +180,10 @@ struct State {
     /// Bytes written since the last sync.
     unsynced_bytes: u64,
     leader_active: bool,
-    /// Threads blocked on `progress`; a leader wakes them only if there are any (waking is a
-    /// system call, which would otherwise cost every uncontended append).
-    waiting: usize,
+    /// Followers parked until a leader's round covers their goal.
+    waiters: Waiters<Goal>,
+    /// Recent `fdatasync` latency: the commit delay's adaptive bound.
+    sync_latency: SyncLatency,
     poisoned: Option<Arc<WalError>>,
     closed: bool,
     /// Segments on disk, oldest first; the last is `active`.
@@ -145,8 +201,53 @@ struct Led {
     written_seq: u64,
     written_bytes: u64,
     synced: bool,
+    /// How long the closing `fdatasync` took, if there was one.
+    sync_latency: Option<std::time::Duration>,
     writes: u64,
     syncs: u64,
+}
+
+/// What a caller of [`Shared::wait_until`] waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Goal {
+    /// Every record below `seq_end` written (and synced, if `durable`).
+    Seq { seq_end: u64, durable: bool },
+    /// Segment `segment_id` started and every record below `seq_end` synced ([`Wal::rotate`]).
+    Rotated { segment_id: u64, seq_end: u64 },
+}
+
+/// How far the log has got, as goals are judged.
+struct Reached {
+    written_seq: u64,
+    durable_seq: u64,
+    active_segment_id: u64,
+}
+
+impl Goal {
+    fn durable(self) -> bool {
+        match self {
+            Goal::Seq { durable, .. } => durable,
+            Goal::Rotated { .. } => true,
+        }
+    }
+
+    fn met(self, reached: &Reached) -> bool {
+        match self {
+            Goal::Seq { seq_end, durable: true } => reached.durable_seq >= seq_end,
+            Goal::Seq { seq_end, durable: false } => reached.written_seq >= seq_end,
+            Goal::Rotated { segment_id, seq_end } => {
+                reached.active_segment_id >= segment_id && reached.durable_seq >= seq_end
+            }
+        }
+    }
+
+    /// Whether the goal is met, judged without the state lock (`false` if that cannot be told).
+    fn met_lock_free(self, progress: &Progress) -> bool {
+        match self {
+            Goal::Seq { seq_end, durable } => progress.reached(seq_end, durable),
+            Goal::Rotated { .. } => false,
+        }
+    }
 }
 
 /// Encoded records of one request before sequence numbers are known.
@@ -174,7 +275,15 @@ impl Wal {
             Some(last) => {
                 let file =
                     fs.open(&last.path, OpenMode::ReadWrite).map_err(io_err("open", &last.path))?;
-                Active { id: last.id, path: last.path.clone(), file }
+                let len_bytes = file.len().map_err(io_err("stat", &last.path))?;
+                Active {
+                    id: last.id,
+                    path: last.path.clone(),
+                    file,
+                    len_bytes,
+                    // Recovery cut and re-preallocated what follows the records.
+                    written_end: AtomicU64::new(last.valid_end),
+                }
             }
             None => {
                 let id = scan.next_segment_id;
@@ -193,13 +302,15 @@ impl Wal {
         let state = State {
             next_seq,
             queue: Vec::new(),
+            spare_queue: Vec::new(),
             tail_segment_id: tail.id,
             tail_offset: tail.valid_end,
             written_seq: next_seq,
             durable_seq: next_seq,
             unsynced_bytes: 0,
             leader_active: false,
-            waiting: 0,
+            sync_latency: SyncLatency::default(),
+            waiters: Waiters::new(),
             poisoned: None,
             closed: false,
             segments,
@@ -210,7 +321,8 @@ impl Wal {
             dir,
             options,
             state: Mutex::new(state),
-            progress: Condvar::new(),
+            progress: Progress::new(next_seq),
+            arrivals: Arrivals::default(),
             truncation: Mutex::new(()),
         });
         let syncer = match shared.options.durability {
@@ -241,17 +353,17 @@ impl Wal {
     /// Appends one record; returns its sequence number once it is as durable as
     /// [`WalOptions::durability`] promises.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
-        let ticket = self.submit(&[payload])?;
-        self.wait(&ticket)?;
+        let (ticket, state) = self.submit_locked(&[payload])?;
+        self.wait_locked(state, &ticket)?;
         Ok(ticket.seqs.start)
     }
 
     /// Appends records as one batch: written together, synced once, and atomic on recovery
     /// (all of the batch or none of it). Returns the batch's sequence numbers.
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Range<u64>> {
-        let ticket = self.submit(payloads)?;
-        self.wait(&ticket)?;
-        Ok(ticket.seqs)
+        let (ticket, state) = self.submit_locked(payloads)?;
+        self.wait_locked(state, &ticket)?;
+        Ok(ticket.seqs.clone())
     }
 
     /// Queues records as one request (a batch if more than one) and returns at once with their
@@ -260,6 +372,17 @@ impl Wal {
     /// own lock around `submit` knows the order of its records on disk, while the wait (and
     /// group commit) happens outside that lock.
     pub fn submit<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket> {
+        Ok(self.submit_locked(payloads)?.0)
+    }
+
+    /// [`Wal::submit`], handing back the state lock too, so that `append` waits without taking
+    /// it again.
+    fn submit_locked<P: AsRef<[u8]>>(
+        &self,
+        payloads: &[P],
+    ) -> Result<(Ticket, MutexGuard<'_, State>)> {
+        // Counted from here, so a leader knows this request is on its way while it is encoded.
+        let in_flight = InFlight::enter(&self.shared);
         let options = &self.shared.options;
         if payloads.is_empty() {
             return Err(WalError::EmptyBatch);
@@ -279,22 +402,28 @@ impl Wal {
         let encoded = encode(payloads);
         let mut state = self.shared.lock();
         state.usable()?;
-        Ok(Ticket { seqs: state.enqueue(encoded, options.segment_bytes_max) })
+        let seqs = state.enqueue(encoded, options.segment_bytes_max);
+        self.shared.arrivals.queue();
+        Ok((Ticket { seqs, _in_flight: in_flight }, state))
     }
 
     /// Waits until the records of `ticket` are as durable as [`WalOptions::durability`]
     /// promises (in `Sync`, leading a group commit if no one else is).
     pub fn wait(&self, ticket: &Ticket) -> Result<()> {
+        self.wait_locked(self.shared.lock(), ticket)
+    }
+
+    fn wait_locked(&self, state: MutexGuard<'_, State>, ticket: &Ticket) -> Result<()> {
         let shared = &*self.shared;
-        let end = ticket.seqs.end;
+        let seq_end = ticket.seqs.end;
         match shared.options.durability {
-            Durability::Sync => shared.wait_for(shared.lock(), end, true),
-            Durability::None => shared.wait_for(shared.lock(), end, false),
+            Durability::Sync => shared.wait_until(state, Goal::Seq { seq_end, durable: true }),
+            Durability::None => shared.wait_until(state, Goal::Seq { seq_end, durable: false }),
             Durability::Batch { max_bytes, .. } => {
-                shared.wait_for(shared.lock(), end, false)?;
+                shared.wait_until(state, Goal::Seq { seq_end, durable: false })?;
                 let state = shared.lock();
                 if state.unsynced_bytes >= max_bytes {
-                    shared.wait_for(state, end, true)?;
+                    shared.wait_until(state, Goal::Seq { seq_end, durable: true })?;
                 }
                 Ok(())
             }
@@ -315,8 +444,8 @@ impl Wal {
     /// Makes every record appended so far durable.
     pub fn sync(&self) -> Result<()> {
         let state = self.shared.lock();
-        let end = state.next_seq;
-        self.shared.wait_for(state, end, true)
+        let seq_end = state.next_seq;
+        self.shared.wait_until(state, Goal::Seq { seq_end, durable: true })
     }
 
     /// Deletes the segments whose records all have sequence numbers below `seq` (the caller has
@@ -387,9 +516,8 @@ impl Wal {
             first_seq,
             bytes: Vec::new(),
         });
-        let end = state.next_seq;
-        self.shared
-            .wait_until(state, true, |state| state.active.id >= target && state.durable_seq >= end)
+        let seq_end = state.next_seq;
+        self.shared.wait_until(state, Goal::Rotated { segment_id: target, seq_end })
     }
 
     /// Sequence number the next append gets.
@@ -494,9 +622,9 @@ fn run_syncer(shared: &Shared, stop: &Receiver<()>, max_delay: std::time::Durati
                 if state.closed || state.poisoned.is_some() {
                     return;
                 }
-                let end = state.written_seq;
+                let seq_end = state.written_seq;
                 // A failure poisons the log; appenders see it on their next call.
-                let _ = shared.wait_for(state, end, true);
+                let _ = shared.wait_until(state, Goal::Seq { seq_end, durable: true });
             }
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
@@ -518,6 +646,14 @@ fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Encoded {
 }
 
 impl State {
+    fn reached(&self) -> Reached {
+        Reached {
+            written_seq: self.written_seq,
+            durable_seq: self.durable_seq,
+            active_segment_id: self.active.id,
+        }
+    }
+
     fn usable(&self) -> Result<()> {
         if let Some(cause) = &self.poisoned {
             return Err(WalError::Poisoned { cause: cause.clone() });
@@ -571,6 +707,9 @@ impl State {
             self.durable_seq = self.written_seq;
             self.unsynced_bytes = 0;
         }
+        if let Some(latency) = led.sync_latency {
+            self.sync_latency.record(latency);
+        }
         self.stats.writes += led.writes;
         self.stats.syncs += led.syncs;
     }
@@ -583,63 +722,94 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until every record below `seq_end` is written (or synced, if `durable`), leading
-    /// the writes itself when no other leader is at work.
-    fn wait_for<'a>(
-        &'a self,
-        state: MutexGuard<'a, State>,
-        seq_end: u64,
-        durable: bool,
-    ) -> Result<()> {
-        self.wait_until(state, durable, |state| {
-            (if durable { state.durable_seq } else { state.written_seq }) >= seq_end
-        })
-    }
-
-    /// Waits until `done` holds, leading a round of writes (synced if `durable`) whenever it
-    /// does not and no other leader is at work.
-    fn wait_until<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
-        durable: bool,
-        done: impl Fn(&State) -> bool,
-    ) -> Result<()> {
+    /// Waits until `goal` is met, leading a round of writes (synced if the goal is durable)
+    /// whenever it is not and no other leader is at work.
+    fn wait_until<'a>(&'a self, mut state: MutexGuard<'a, State>, goal: Goal) -> Result<()> {
         loop {
-            if done(&state) {
+            if goal.met(&state.reached()) {
                 return Ok(());
             }
             if let Some(cause) = &state.poisoned {
                 return Err(WalError::Poisoned { cause: cause.clone() });
             }
             if state.leader_active {
-                state.waiting += 1;
-                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
-                state.waiting -= 1;
+                let parked = state.waiters.park(goal);
+                drop(state);
+                parked.wait();
+                if goal.met_lock_free(&self.progress) {
+                    return Ok(());
+                }
+                state = self.lock();
                 continue;
             }
             state.leader_active = true;
-            let work = std::mem::take(&mut state.queue);
+            let durable = goal.durable();
+            if durable {
+                state = self.gather(state);
+            }
+            let spare = std::mem::take(&mut state.spare_queue);
+            let mut work = std::mem::replace(&mut state.queue, spare);
+            self.arrivals.take_queue();
             let written_seq = state.next_seq;
             let active = state.active.clone();
             drop(state);
 
-            let outcome = self.lead(active, work, written_seq, durable);
+            let outcome = self.lead(active, &work, written_seq, durable);
+            work.clear();
 
             state = self.lock();
+            state.spare_queue = work;
             state.leader_active = false;
-            if state.waiting > 0 {
-                self.progress.notify_all();
-            }
-            match outcome {
-                Ok(led) => state.apply(led),
+            let outcome = match outcome {
+                Ok(led) => {
+                    state.apply(led);
+                    self.progress.publish(state.written_seq, state.durable_seq);
+                    Ok(())
+                }
                 Err(error) => {
                     // The leader reports the failure itself; its followers and every later
                     // caller see the log poisoned by it.
                     state.poisoned = Some(Arc::new(error.duplicate()));
-                    return Err(error);
+                    Err(error)
                 }
+            };
+            // Wake those served, and one more to lead the next round (everyone, if poisoned).
+            let reached = state.reached();
+            let wake = state.waiters.take(outcome.is_err(), |goal| goal.met(&reached));
+            drop(state);
+            wake.wake();
+            outcome?;
+            if goal.met(&reached) {
+                return Ok(());
             }
+            state = self.lock();
         }
+    }
+
+    /// The commit delay (see [`commit_delay`]): a leader about to sync waits, for at most
+    /// `min(commit_delay_max, recent sync latency)`, until every request in flight is queued.
+    /// Never waits when they already are, so a lone appender does not. Keeps leadership.
+    fn gather<'a>(&'a self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        debug_assert!(state.leader_active, "only the leader gathers");
+        if self.arrivals.all_queued() {
+            return state;
+        }
+        let budget = commit_delay::gather_budget(self.options.commit_delay_max, state.sync_latency);
+        if budget.is_zero() {
+            return state;
+        }
+        // Let go of the lock so the others can queue, and yield the CPU to them rather than
+        // sleep: waking a sleeping thread costs about as much as the wait is meant to save.
+        drop(state);
+        let began = Instant::now();
+        while !self.arrivals.all_queued() && began.elapsed() < budget {
+            std::thread::yield_now();
+        }
+        let waited = began.elapsed();
+        let mut state = self.lock();
+        state.stats.commit_delays += 1;
+        state.stats.commit_delay_us += u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        state
     }
 
     /// Writes `work` (one `pwrite` per run of requests in the same segment), starting segments
@@ -647,7 +817,7 @@ impl Shared {
     fn lead(
         &self,
         mut active: Arc<Active>,
-        work: Vec<Placed>,
+        work: &[Placed],
         written_seq: u64,
         sync: bool,
     ) -> Result<Led> {
@@ -658,6 +828,7 @@ impl Shared {
             written_seq,
             written_bytes: 0,
             synced: false,
+            sync_latency: None,
             writes: 0,
             syncs: 0,
         };
@@ -710,13 +881,23 @@ impl Shared {
                     .write_all_at(bytes, first.offset)
                     .map_err(io_err("write", &active.path))?;
                 led.writes += 1;
+                if !sync {
+                    self.start_writeback(&active, first.offset, end);
+                }
             }
             led.written_bytes += bytes.len() as u64;
             led.ends.push((active.id, end));
             i = j;
         }
         if sync {
+            if let Some(&(id, end)) = led.ends.last() {
+                if id == active.id {
+                    self.zero_ahead(&active, end)?;
+                }
+            }
+            let began = Instant::now();
             active.file.sync_data().map_err(io_err("fdatasync", &active.path))?;
+            led.sync_latency = Some(began.elapsed());
             led.syncs += 1;
             led.synced = true;
         }
@@ -724,6 +905,50 @@ impl Shared {
         Ok(led)
     }
 }
+
+impl Shared {
+    /// Before a sync that follows a write ending at `end`: writes zeros over the preallocated
+    /// space up to `zero_ahead_bytes` past `end`, once less than half of that is left, so that
+    /// the next rounds' records overwrite blocks already written. `fallocate` reserves blocks
+    /// as *unwritten* extents; the first write to one makes the sync after it commit a journal
+    /// transaction to mark it written (here 0.3-0.65 ms instead of 0.2 ms), and a group-commit
+    /// round writes several new blocks each time. Zeros are what recovery reads there anyway,
+    /// and only this leader writes: every request placed past `end` is written after it.
+    fn zero_ahead(&self, active: &Active, end: u64) -> Result<()> {
+        static ZEROS: [u8; ZERO_WRITE_BYTES] = [0; ZERO_WRITE_BYTES];
+        let ahead = self.options.zero_ahead_bytes;
+        let written_end = active.written_end.load(Ordering::Relaxed).max(end);
+        if ahead == 0 || !self.options.preallocate || end + ahead / 2 <= written_end {
+            active.written_end.store(written_end, Ordering::Relaxed);
+            return Ok(());
+        }
+        let to = (end + ahead).min(active.len_bytes);
+        let mut at = written_end;
+        while at < to {
+            let n = (to - at).min(ZERO_WRITE_BYTES as u64) as usize;
+            active.file.write_all_at(&ZEROS[..n], at).map_err(io_err("write", &active.path))?;
+            at += n as u64;
+        }
+        active.written_end.store(to.max(written_end), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// After a write of `start..end` that no sync follows: starts writeback of the
+    /// `writeback_interval_bytes` intervals of the segment it completed.
+    fn start_writeback(&self, active: &Active, start: u64, end: u64) {
+        let interval = self.options.writeback_interval_bytes;
+        if interval == 0 || start / interval == end / interval {
+            return;
+        }
+        let from = start / interval * interval;
+        let to = end / interval * interval;
+        // A hint: if it fails, nothing written is lost, and the next sync does all the work.
+        let _ = active.file.start_writeback(from, to - from);
+    }
+}
+
+/// Bytes of zeros written by one call of [`Shared::zero_ahead`]'s loop.
+const ZERO_WRITE_BYTES: usize = 64 << 10;
 
 /// Creates segment `id` whose first record will be `first_seq`: under a temporary name,
 /// preallocated to at least `min_len_bytes`, header written and synced, renamed, directory
@@ -758,5 +983,6 @@ fn create_segment(
     }
     fs.rename(&temp, &path).map_err(io_err("rename", &temp))?;
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
-    Ok(Active { id, path, file })
+    let len_bytes = file.len().map_err(io_err("stat", &path))?;
+    Ok(Active { id, path, file, len_bytes, written_end: AtomicU64::new(SEGMENT_HEADER_BYTES) })
 }

@@ -302,3 +302,68 @@ fn rotate_lets_truncation_empty_the_log() {
     assert_eq!((wal.recovery().first_seq, wal.recovery().next_seq), (6, 7));
     assert_eq!(payloads(&records(&wal)), [b"six".to_vec()]);
 }
+
+#[test]
+fn unsynced_modes_start_writeback_of_each_interval_written_and_sync_does_not() {
+    let interval = 4096;
+    for (durability, expected) in [(Durability::None, 4), (Durability::Sync, 0)] {
+        let fs = FaultFs::new();
+        let opts =
+            WalOptions { durability, writeback_interval_bytes: interval, ..options(&fs, 1 << 20) };
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        // 20 records of 1000 payload bytes + 20 of frame, after the 32-byte header: the data
+        // ends at 20,432, so the intervals ending at 4 KiB, 8 KiB, 12 KiB and 16 KiB fill.
+        for i in 0..20 {
+            wal.append(&payload(i, 1000)).unwrap();
+        }
+        assert_eq!(fs.writeback_hints(), expected, "{durability:?}");
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        let wal = Wal::open(dir(), opts).unwrap();
+        let survivors = records(&wal).len();
+        match durability {
+            Durability::None => assert_eq!(survivors, 0, "a hint makes nothing durable"),
+            _ => assert_eq!(survivors, 20),
+        }
+    }
+    let fs = FaultFs::new();
+    let opts = WalOptions {
+        durability: Durability::None,
+        writeback_interval_bytes: 0,
+        ..options(&fs, 1 << 20)
+    };
+    let wal = Wal::open(dir(), opts).unwrap();
+    for i in 0..20 {
+        wal.append(&payload(i, 1000)).unwrap();
+    }
+    assert_eq!(fs.writeback_hints(), 0, "0 turns it off");
+}
+
+#[test]
+fn synced_rounds_zero_fill_ahead_of_the_records_and_recovery_reads_the_same() {
+    for zero_ahead_bytes in [0, 4096] {
+        let fs = FaultFs::new();
+        let opts = WalOptions { zero_ahead_bytes, ..options(&fs, 1 << 16) };
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        let writes_before = fs.writes();
+        // 8 records of 480 + 20 bytes: the data ends at 32 + 4,000.
+        for i in 0..8 {
+            wal.append(&payload(i, 480)).unwrap();
+        }
+        let extra = fs.writes() - writes_before - 8;
+        let file = fs.read_file(&segment(&dir(), 1)).unwrap();
+        if zero_ahead_bytes == 0 {
+            assert_eq!(extra, 0, "off: one write per append");
+        } else {
+            // Topped up at the first append (to 532 + 4,096: one write), and again once less
+            // than half was left, at the sixth (3,032 + 2,048 > 4,628: to 7,128, one write).
+            assert_eq!(extra, 2, "zeros written twice");
+        }
+        assert!(file[32 + 4000..].iter().all(|&b| b == 0), "nothing but zeros after the data");
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        let wal = Wal::open(dir(), opts).unwrap();
+        assert_eq!(wal.recovery().torn_tail, None);
+        assert_eq!(payloads(&records(&wal)), (0..8).map(|i| payload(i, 480)).collect::<Vec<_>>());
+    }
+}

@@ -121,3 +121,51 @@ fn replay_outlives_close_and_reopen_continues() {
     let wal = Wal::open(dir(), opts).unwrap();
     assert_eq!(wal.append(b"2").unwrap(), 2);
 }
+
+/// A failed sync under many appenders: every one of them returns (the poisoning leader wakes
+/// all its parked followers), each with the failure or `Poisoned`, and every record
+/// acknowledged before survives a power cut.
+#[test]
+fn a_failed_sync_under_concurrent_appenders_wakes_them_all_and_keeps_what_was_acknowledged() {
+    const THREADS: u64 = 8;
+    for syncs_before_failure in [3, 10, 40] {
+        let fs = FaultFs::new();
+        let opts = options(&fs, 1 << 12);
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        fs.fail_sync_after(syncs_before_failure);
+        let results: Vec<(Vec<u64>, WalError)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|thread| {
+                    let wal = &wal;
+                    scope.spawn(move || {
+                        let mut acked = Vec::new();
+                        for i in 0.. {
+                            match wal.append(&payload(thread * 1_000_000 + i, 40)) {
+                                Ok(seq) => acked.push(seq),
+                                Err(err) => return (acked, err),
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let failures = results.iter().filter(|(_, e)| matches!(e, WalError::Io { .. })).count();
+        assert!(failures <= 1, "one leader saw the failure itself");
+        for (_, err) in &results {
+            assert!(matches!(err, WalError::Io { .. }) || is_poisoned(err), "{err}");
+        }
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        fs.heal();
+        let wal = Wal::open(dir(), opts).unwrap();
+        let recovered = records(&wal);
+        for (thread, (acked, _)) in results.iter().enumerate() {
+            for (i, &seq) in acked.iter().enumerate() {
+                let record = recovered.get(seq as usize - 1).expect("acknowledged, so recovered");
+                assert_eq!(record.payload, payload(thread as u64 * 1_000_000 + i as u64, 40));
+            }
+        }
+    }
+}

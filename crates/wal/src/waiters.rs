@@ -1,0 +1,177 @@
+//! The followers of group commit: threads parked until a leader's round covers what they wait
+//! for, each woken on its own.
+//!
+//! A condition variable woken with `notify_all` makes every follower take the state lock again
+//! just to learn that it may return: with 32 appenders on two cores that convoy on the lock
+//! took as long as the `fdatasync` itself. Here a leader removes from the list the followers it
+//! served (and the first one it did not, to lead the next round), and unparks each; a follower
+//! woken for a goal met returns without touching the lock (it reads the log's published
+//! sequence numbers, see [`Progress`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::Thread;
+
+/// The sequence numbers a leader publishes after each round, readable without the state lock.
+/// Both only grow.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    written_seq: AtomicU64,
+    durable_seq: AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn new(next_seq: u64) -> Progress {
+        Progress { written_seq: AtomicU64::new(next_seq), durable_seq: AtomicU64::new(next_seq) }
+    }
+
+    /// Publishes a round's outcome (under the state lock, before waking anyone).
+    pub(crate) fn publish(&self, written_seq: u64, durable_seq: u64) {
+        self.written_seq.fetch_max(written_seq, Ordering::Release);
+        self.durable_seq.fetch_max(durable_seq, Ordering::Release);
+    }
+
+    /// Whether every record below `seq_end` is written (synced, if `durable`).
+    pub(crate) fn reached(&self, seq_end: u64, durable: bool) -> bool {
+        let seq = if durable { &self.durable_seq } else { &self.written_seq };
+        seq.load(Ordering::Acquire) >= seq_end
+    }
+}
+
+/// One parked thread's wake-up flag. Each thread keeps one (thread-local) and reuses it: it is
+/// in at most one list at a time, since the thread waits until a leader has taken it out.
+#[derive(Debug)]
+struct Slot {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+thread_local! {
+    static SLOT: Arc<Slot> =
+        Arc::new(Slot { thread: std::thread::current(), woken: AtomicBool::new(false) });
+}
+
+/// A follower's place in the list: what it waits for, and how to wake it.
+#[derive(Debug)]
+pub(crate) struct Waiter<G> {
+    pub goal: G,
+    slot: Arc<Slot>,
+}
+
+/// Threads waiting for a leader, in arrival order.
+#[derive(Debug)]
+pub(crate) struct Waiters<G> {
+    list: Vec<Waiter<G>>,
+}
+
+/// Followers taken out of the list, to be woken once the state lock is released.
+#[must_use = "taken waiters stay parked until woken"]
+pub(crate) struct Wake(Vec<Arc<Slot>>);
+
+impl Wake {
+    pub(crate) fn none() -> Wake {
+        Wake(Vec::new())
+    }
+
+    pub(crate) fn wake(self) {
+        for slot in self.0 {
+            slot.woken.store(true, Ordering::Release);
+            slot.thread.unpark();
+        }
+    }
+}
+
+/// Returned by [`Waiters::park`]: call [`Parked::wait`] after releasing the state lock.
+#[must_use = "a registered waiter must wait for its wake-up"]
+pub(crate) struct Parked(Arc<Slot>);
+
+impl Parked {
+    /// Blocks until a leader has taken this thread out of the list and woken it.
+    pub(crate) fn wait(self) {
+        while !self.0.woken.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+    }
+}
+
+impl<G> Waiters<G> {
+    pub(crate) fn new() -> Self {
+        Waiters { list: Vec::new() }
+    }
+
+    /// Registers the calling thread (under the state lock).
+    pub(crate) fn park(&mut self, goal: G) -> Parked {
+        let slot = SLOT.with(Arc::clone);
+        slot.woken.store(false, Ordering::Relaxed);
+        self.list.push(Waiter { goal, slot: slot.clone() });
+        Parked(slot)
+    }
+
+    /// Takes out every waiter whose goal is `met`, and the first whose goal is not (it leads the
+    /// next round), or everyone if `all`.
+    pub(crate) fn take(&mut self, all: bool, met: impl Fn(&G) -> bool) -> Wake {
+        if self.list.is_empty() {
+            return Wake::none();
+        }
+        let mut woken = Vec::new();
+        let mut next_leader = false;
+        self.list.retain(|waiter| {
+            let take = all || met(&waiter.goal) || !std::mem::replace(&mut next_leader, true);
+            if take {
+                woken.push(waiter.slot.clone());
+            }
+            !take
+        });
+        Wake(woken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_wakes_those_served_and_one_more_to_lead() {
+        let mut waiters = Waiters::new();
+        for goal in [5, 9, 3, 12] {
+            let _parked = waiters.park(goal);
+        }
+        let woken = waiters.take(false, |&goal| goal <= 5);
+        assert_eq!(woken.0.len(), 3, "5 and 3 served, 9 leads next");
+        assert_eq!(waiters.list.iter().map(|w| w.goal).collect::<Vec<_>>(), [12]);
+        woken.wake();
+        assert_eq!(waiters.take(true, |_| false).0.len(), 1, "all: everyone");
+        assert!(waiters.list.is_empty());
+    }
+
+    #[test]
+    fn a_parked_thread_returns_once_woken() {
+        let waiters = std::sync::Mutex::new(Waiters::new());
+        std::thread::scope(|scope| {
+            let follower = scope.spawn(|| {
+                let parked = waiters.lock().unwrap().park(1);
+                parked.wait();
+            });
+            loop {
+                let wake = waiters.lock().unwrap().take(false, |_| true);
+                let done = !wake.0.is_empty();
+                wake.wake();
+                if done {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            follower.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn progress_only_grows() {
+        let progress = Progress::new(3);
+        assert!(progress.reached(3, true) && !progress.reached(4, false));
+        progress.publish(10, 7);
+        progress.publish(9, 6);
+        assert!(progress.reached(10, false) && !progress.reached(11, false));
+        assert!(progress.reached(7, true) && !progress.reached(8, true));
+    }
+}
