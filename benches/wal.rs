@@ -33,8 +33,11 @@
 //! (target <= 0.8), and 32-thread against single-thread synced throughput (target >= 20), with
 //! the records per `fdatasync` of the 32 threads and how long their leaders waited for the
 //! appenders on their way (the commit delay) per `fdatasync`. Each ratio comes from a
-//! measurement of its own that alternates the sides in blocks of 50 records (50 x 32 for the
-//! threads), 30 rounds, on fresh files, and is given as the ratio of the means and as the
+//! measurement of its own that alternates the sides in blocks, 30 rounds, on fresh files: 50
+//! records for one thread; for the 32 threads, a window of steady state (32 threads started
+//! once and kept between blocks append for 5 ms, then the appends returning in the next 20 ms
+//! are counted, so neither thread start-up nor a block's ramps are measured). It is given as
+//! the ratio of the means and as the
 //! median of the rounds' ratios: `fdatasync` latency follows whatever else the machine's disk
 //! and CPUs are doing (on a shared VM it moves between 0.2 ms and 4 ms within minutes), and
 //! alternating exposes the sides to the same conditions, which criterion's back-to-back runs do
@@ -116,6 +119,86 @@ fn concurrent_appends(wal: &Wal, payload: &[u8], iters: u64) -> Duration {
         }
         began.elapsed()
     })
+}
+
+/// `THREADS` appender threads that stay alive between the blocks of the alternating
+/// measurement, so that a block measures the log's steady state: not thread start-up, nor the
+/// ramps at either end of a fixed share of appends, when fewer threads are left to group.
+struct AppenderPool<'a> {
+    start: &'a Barrier,
+    end: &'a Barrier,
+    stop: &'a std::sync::atomic::AtomicBool,
+    quit: &'a std::sync::atomic::AtomicBool,
+    /// Start and end of the current block's counting window.
+    window: &'a Mutex<(Instant, Instant)>,
+    counted: &'a std::sync::atomic::AtomicU64,
+}
+
+/// A threads block: appends run for `POOL_WARM_UP`, then those that return within the next
+/// `POOL_WINDOW` are counted; the block's time is that window.
+const POOL_WARM_UP: Duration = Duration::from_millis(5);
+const POOL_WINDOW: Duration = Duration::from_millis(20);
+
+impl AppenderPool<'_> {
+    /// Starts the threads, runs `f` with the pool, stops them.
+    fn run<T>(wal: &Wal, payload: &[u8], f: impl FnOnce(&AppenderPool<'_>) -> T) -> T {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let (start, end) = (Barrier::new(THREADS + 1), Barrier::new(THREADS + 1));
+        let (stop, quit) = (AtomicBool::new(false), AtomicBool::new(false));
+        let now = Instant::now();
+        let window = Mutex::new((now, now));
+        let counted = AtomicU64::new(0);
+        let pool = AppenderPool {
+            start: &start,
+            end: &end,
+            stop: &stop,
+            quit: &quit,
+            window: &window,
+            counted: &counted,
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                let pool = &pool;
+                scope.spawn(move || {
+                    loop {
+                        pool.start.wait();
+                        if pool.quit.load(Ordering::Acquire) {
+                            return;
+                        }
+                        let (from, to) = *pool.window.lock().expect("window");
+                        let mut counted = 0;
+                        while !pool.stop.load(Ordering::Acquire) {
+                            append(wal, payload);
+                            let done = Instant::now();
+                            counted += u64::from(from <= done && done < to);
+                        }
+                        pool.counted.fetch_add(counted, Ordering::Relaxed);
+                        pool.end.wait();
+                    }
+                });
+            }
+            let result = f(&pool);
+            quit.store(true, Ordering::Release);
+            start.wait();
+            result
+        })
+    }
+
+    /// One block: every thread appends until the window closes; returns the window and the
+    /// appends that returned inside it.
+    fn window(&self) -> Block {
+        use std::sync::atomic::Ordering;
+        let from = Instant::now() + POOL_WARM_UP;
+        let to = from + POOL_WINDOW;
+        *self.window.lock().expect("window") = (from, to);
+        self.counted.store(0, Ordering::Relaxed);
+        self.stop.store(false, Ordering::Release);
+        self.start.wait();
+        std::thread::sleep(to.saturating_duration_since(Instant::now()));
+        self.stop.store(true, Ordering::Release);
+        self.end.wait();
+        (to - from, self.counted.load(Ordering::Relaxed))
+    }
 }
 
 fn sync_appends(c: &mut Criterion) {
@@ -218,17 +301,18 @@ fn sync_appends(c: &mut Criterion) {
         },
     ]);
     let [wal_blocks, baseline_blocks, raw_blocks] = &blocks[..] else { unreachable!() };
-    let (mut thread_syncs, mut thread_delay_us) = (0, 0);
-    let blocks =
+    let (mut thread_syncs, mut thread_delay_us, mut thread_records) = (0, 0, 0);
+    let blocks = AppenderPool::run(&wal, &payload, |pool| {
         alternate(&mut [&mut || timed(PAIRED_BLOCK, || append(&wal, &payload)), &mut || {
-            let records = PAIRED_BLOCK * THREADS as u64;
             let before = wal.stats();
-            let elapsed = concurrent_appends(&wal, &payload, records);
+            let block = pool.window();
             let after = wal.stats();
             thread_syncs += after.syncs - before.syncs;
             thread_delay_us += after.commit_delay_us - before.commit_delay_us;
-            (elapsed, records)
-        }]);
+            thread_records += after.next_seq - before.next_seq;
+            block
+        }])
+    });
     let [single_blocks, threads_blocks] = &blocks[..] else { unreachable!() };
     wal.close().expect("close");
     println!(
@@ -250,7 +334,7 @@ fn sync_appends(c: &mut Criterion) {
         1e9 / mean_nanos(single_blocks),
         mean_nanos(single_blocks) / mean_nanos(threads_blocks),
         median_ratio(single_blocks, threads_blocks),
-        (PAIRED_ROUNDS * PAIRED_BLOCK * THREADS as u64) as f64 / thread_syncs as f64,
+        thread_records as f64 / thread_syncs as f64,
         thread_delay_us as f64 / thread_syncs as f64,
     );
 }
