@@ -212,91 +212,23 @@ impl RecordHeader {
     }
 }
 
-/// A payload's CRC32C, with what sealing its frame needs to put the frame's bytes in front of
-/// it: computed when the payload is encoded, before its sequence number is known and outside
-/// any lock, so that sealing under the lock costs a 16-byte CRC and one multiplication in
-/// GF(2)[x] whatever the payload's size. (`crc32c::crc32c_combine` instead squares 32x32 bit
-/// matrices about 2·log2(len) times: some 5 us for a 512-byte payload, most of an unsynced
-/// append's time.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PayloadChecksum {
-    crc: u32,
-    /// x^(8·len) mod P: multiplying a CRC by it appends `len` zero bytes to what it covers.
-    shift: u32,
-}
-
-impl PayloadChecksum {
-    pub(crate) fn of(payload: &[u8]) -> Self {
-        PayloadChecksum {
-            crc: crc32c::crc32c(payload),
-            shift: x_pow_2n_k_mod_p(payload.len() as u64, 3),
-        }
-    }
-}
-
-/// The CRC32C polynomial, bit-reversed as the CRC computes (the reflected form).
-const CRC32C_POLY: u32 = 0x82F6_3B78;
-
-/// a·b mod P, for polynomials in the CRC's reflected bit order (zlib's `multmodp`, crc32.c).
-const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
-    let mut product = 0;
-    let mut m: u32 = 1 << 31;
-    while m != 0 {
-        if a & m != 0 {
-            product ^= b;
-            if a & (m - 1) == 0 {
-                break;
-            }
-        }
-        m >>= 1;
-        b = if b & 1 != 0 { (b >> 1) ^ CRC32C_POLY } else { b >> 1 };
-    }
-    product
-}
-
-/// x^(2^k) mod P for k in 0..32 (zlib's `x2n_table`).
-const X_POW_2K_MOD_P: [u32; 32] = {
-    let mut table = [0u32; 32];
-    let mut p: u32 = 1 << 30; // x^1
-    let mut k = 0;
-    while k < 32 {
-        table[k] = p;
-        p = mul_mod_p(p, p);
-        k += 1;
-    }
-    table
-};
-
-/// x^(n·2^k) mod P (zlib's `x2nmodp`): with k = 3, the operator that appends n zero bytes.
-fn x_pow_2n_k_mod_p(mut n: u64, mut k: usize) -> u32 {
-    let mut p: u32 = 1 << 31; // x^0
-    while n != 0 {
-        if n & 1 != 0 {
-            p = mul_mod_p(X_POW_2K_MOD_P[k % 32], p);
-        }
-        n >>= 1;
-        k += 1;
-    }
-    p
-}
-
-/// Writes the frame of one record into `out[..RECORD_HEADER_BYTES]` once its sequence number is
-/// known, given its payload's checksum (computed earlier, outside any lock).
-pub(crate) fn seal_frame(
-    out: &mut [u8],
-    payload_len: u32,
-    kind: RecordKind,
-    seq: u64,
-    payload: PayloadChecksum,
-) {
-    out[4..8].copy_from_slice(&payload_len.to_le_bytes());
-    out[8] = kind as u8;
-    out[9..12].copy_from_slice(&[0; 3]);
-    out[12..20].copy_from_slice(&seq.to_le_bytes());
-    // CRC(frame ‖ payload) = CRC(frame)·x^(8·len) + CRC(payload), as zlib's crc32_combine.
-    let frame_crc = crc32c::crc32c(&out[4..RECORD_HEADER_BYTES]);
-    let crc = mul_mod_p(payload.shift, frame_crc) ^ payload.crc;
-    out[0..4].copy_from_slice(&crc.to_le_bytes());
+/// Writes the frame of one record into `record[..RECORD_HEADER_BYTES]` once its sequence
+/// number is known; the payload follows it in `record`.
+///
+/// The checksum is computed here, under the log's state lock, over the frame's bytes 4..20 and
+/// then the payload: hardware CRC32C runs at some 16 GB/s, 35 ns for a 560-byte payload and
+/// 65 µs for the largest, on bytes the caller has just copied (hot in cache). Checksumming the
+/// payload earlier, outside the lock, and combining it with the frame's CRC once the sequence
+/// number is known costs a multiplication by x^(8·len) in GF(2)[x], about 2,300 instructions
+/// per record with a portable implementation: more than the checksum itself below ~30 KiB.
+pub(crate) fn seal_frame(record: &mut [u8], payload_len: u32, kind: RecordKind, seq: u64) {
+    record[4..8].copy_from_slice(&payload_len.to_le_bytes());
+    record[8] = kind as u8;
+    record[9..12].copy_from_slice(&[0; 3]);
+    record[12..20].copy_from_slice(&seq.to_le_bytes());
+    let payload = &record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + payload_len as usize];
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&record[4..RECORD_HEADER_BYTES]), payload);
+    record[0..4].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[cfg(test)]
@@ -328,21 +260,22 @@ mod tests {
     }
 
     #[test]
-    fn sealed_frame_checksum_equals_direct_checksum() {
+    fn a_sealed_record_checks_and_any_flipped_bit_is_caught() {
         let payload = b"some payload bytes";
-        let mut frame = [0u8; RECORD_HEADER_BYTES];
-        seal_frame(
-            &mut frame,
-            payload.len() as u32,
-            RecordKind::BatchLast,
-            99,
-            PayloadChecksum::of(payload),
-        );
-        let header = RecordHeader::decode(&frame);
+        let mut record = vec![0u8; RECORD_HEADER_BYTES + payload.len()];
+        record[RECORD_HEADER_BYTES..].copy_from_slice(payload);
+        seal_frame(&mut record, payload.len() as u32, RecordKind::BatchLast, 99);
+        let (frame, body) = record.split_at(RECORD_HEADER_BYTES);
+        let header = RecordHeader::decode(frame);
         assert_eq!(header.kind(), Some(RecordKind::BatchLast));
         assert_eq!((header.seq, header.payload_len), (99, payload.len() as u32));
-        assert!(header.checksum_matches(&frame, payload));
-        assert!(!header.checksum_matches(&frame, b"some payload byteZ"));
+        assert!(header.checksum_matches(frame, body));
+        for bit in 0..record.len() * 8 {
+            let mut bad = record.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let (frame, body) = bad.split_at(RECORD_HEADER_BYTES);
+            assert!(!RecordHeader::decode(frame).checksum_matches(frame, body), "bit {bit}");
+        }
     }
 
     #[test]
@@ -355,33 +288,6 @@ mod tests {
             let mut bad = bytes;
             bad[at] ^= 0x10;
             assert_eq!(CleanMarker::decode(&bad), None, "byte {at}");
-        }
-    }
-
-    #[test]
-    fn sealed_checksum_is_the_checksum_of_frame_and_payload_for_every_length() {
-        let mut state = 0x1234_5678_9abc_def0_u64;
-        let mut byte = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        };
-        let lengths = (0..=600).chain([4095, 4096, 4097, 65_536, (1 << 20) + 4096 + 3]);
-        for len in lengths {
-            let payload: Vec<u8> = (0..len).map(|_| byte()).collect();
-            let mut frame = [0u8; RECORD_HEADER_BYTES];
-            let seq = u64::from(byte()) << 40 | len as u64;
-            seal_frame(
-                &mut frame,
-                len as u32,
-                RecordKind::Full,
-                seq,
-                PayloadChecksum::of(&payload),
-            );
-            let direct = crc32c::crc32c_append(crc32c::crc32c(&frame[4..]), &payload);
-            assert_eq!(le_u32(&frame[0..4]), direct, "payload of {len} bytes");
-            let combined =
-                crc32c::crc32c_combine(crc32c::crc32c(&frame[4..]), crc32c::crc32c(&payload), len);
-            assert_eq!(direct, combined, "payload of {len} bytes");
         }
     }
 

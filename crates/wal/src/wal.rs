@@ -3,8 +3,7 @@
 use crate::commit_delay::{self, Arrivals, SyncLatency};
 use crate::error::{Result, WalError, io_err};
 use crate::format::{
-    self, CleanMarker, PayloadChecksum, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES,
-    SegmentHeader,
+    self, CleanMarker, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES, SegmentHeader,
 };
 use crate::options::{Durability, WalOptions};
 use crate::recovery::{self, RecoveryReport, SegmentState};
@@ -253,8 +252,8 @@ impl Goal {
 /// Encoded records of one request before sequence numbers are known.
 struct Encoded {
     bytes: Vec<u8>,
-    /// Per record: payload length and payload checksum.
-    frames: Vec<(u32, PayloadChecksum)>,
+    /// Per record: payload length.
+    frames: Vec<u32>,
 }
 
 impl Wal {
@@ -631,7 +630,8 @@ fn run_syncer(shared: &Shared, stop: &Receiver<()>, max_delay: std::time::Durati
     }
 }
 
-/// Lays out the records of one request with room for their frames, and checksums the payloads.
+/// Lays out the records of one request with room for their frames (sealed, checksums included,
+/// once their sequence numbers are known).
 fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Encoded {
     let total: usize = payloads.iter().map(|p| RECORD_HEADER_BYTES + p.as_ref().len()).sum();
     let mut bytes = Vec::with_capacity(total);
@@ -640,7 +640,7 @@ fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Encoded {
         let payload = payload.as_ref();
         bytes.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
         bytes.extend_from_slice(payload);
-        frames.push((payload.len() as u32, PayloadChecksum::of(payload)));
+        frames.push(payload.len() as u32);
     }
     Encoded { bytes, frames }
 }
@@ -669,10 +669,10 @@ impl State {
         let first_seq = self.next_seq;
         let count = encoded.frames.len();
         let mut at = 0;
-        for (i, &(payload_len, payload_checksum)) in encoded.frames.iter().enumerate() {
+        for (i, &payload_len) in encoded.frames.iter().enumerate() {
             let kind = RecordKind::in_request(i, count);
             let seq = first_seq + i as u64;
-            format::seal_frame(&mut encoded.bytes[at..], payload_len, kind, seq, payload_checksum);
+            format::seal_frame(&mut encoded.bytes[at..], payload_len, kind, seq);
             at += RECORD_HEADER_BYTES + payload_len as usize;
         }
         let len = encoded.bytes.len() as u64;
