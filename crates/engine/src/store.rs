@@ -1,5 +1,6 @@
 //! [`LogStore`]: open, append, query, flush, compact, close.
 
+use crate::checkpoint::Ledger;
 use crate::clock::MonotonicClock;
 use crate::error::{Result, StoreError, io_err};
 use crate::manifest::{Manifest, TableRecord};
@@ -131,8 +132,6 @@ pub(crate) struct Inner {
     /// Signalled when a flush makes room for frozen memtables, or the store is poisoned.
     pub room: Condvar,
     pub version: RwLock<Arc<Version>>,
-    /// The manifest as last stored; changed only by the worker.
-    pub manifest: Mutex<Manifest>,
     pub work: Sender<Work>,
     pub poison: Mutex<Option<Arc<str>>>,
     pub counters: Counters,
@@ -319,14 +318,13 @@ impl LogStore {
             writer: Mutex::new(replayed.writer),
             room: Condvar::new(),
             version: RwLock::new(Arc::new(version)),
-            manifest: Mutex::new(manifest),
             work,
             poison: Mutex::new(None),
             counters: Counters::default(),
             options,
             lock: Mutex::new(Some(lock)),
         });
-        let worker = worker::spawn(inner.clone(), work_rx)
+        let worker = worker::spawn(inner.clone(), work_rx, Ledger::new(manifest))
             .map_err(io_err("spawn worker for", &inner.dir))?;
         if flush_pending {
             let _ = inner.work.send(Work::Flush);
@@ -529,16 +527,20 @@ impl LogStore {
         Ok(QueryIter::new(Some(merge), query, version))
     }
 
-    /// Freezes the active memtable and waits until every frozen memtable is in a table.
+    /// Freezes the active memtable and waits until every entry appended before is in a
+    /// durable table named by the stored manifest (a checkpoint, see the crate docs), and the
+    /// WAL segments they cover are deleted.
     pub fn flush(&self) -> Result<()> {
         let inner = &*self.inner;
-        let mut writer = lock(&inner.writer);
-        if writer.closed {
-            return Err(StoreError::Closed);
+        {
+            let mut writer = lock(&inner.writer);
+            if writer.closed {
+                return Err(StoreError::Closed);
+            }
+            inner.check_writable()?;
+            inner.freeze(&mut writer)?;
         }
-        inner.check_writable()?;
-        inner.freeze(&mut writer)?;
-        inner.wait_for_flushes(writer, 0).map(drop)
+        self.ask_worker(Work::Checkpoint)
     }
 
     /// Flushes, then merges all tables into one (what `logstore compact` does). The background
@@ -546,8 +548,13 @@ impl LogStore {
     /// [`CompactionOptions`](crate::CompactionOptions).
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
+        self.ask_worker(Work::CompactAll)
+    }
+
+    /// Sends the worker a request and waits for its answer; `Closed` if it stopped first.
+    fn ask_worker(&self, request: fn(crossbeam_channel::Sender<Result<()>>) -> Work) -> Result<()> {
         let (done, finished) = crossbeam_channel::bounded(1);
-        self.inner.work.send(Work::CompactAll(done)).map_err(|_| StoreError::Closed)?;
+        self.inner.work.send(request(done)).map_err(|_| StoreError::Closed)?;
         finished.recv().map_err(|_| StoreError::Closed)?
     }
 

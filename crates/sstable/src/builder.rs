@@ -7,6 +7,11 @@
 //! `.tmp` file, which [`TableBuilder::create`] removes if it builds the same name again (an
 //! engine recovering a directory can delete every `*.tmp` it finds).
 //!
+//! [`TableBuilder::finish_unsynced`] does the same without the two syncs, for a caller that
+//! keeps its own record of which tables exist and makes a table durable (an `fdatasync` of the
+//! file, then one of the directory) before that record names it: until then a crash may leave
+//! the table under either name, torn, or gone.
+//!
 //! Any I/O failure poisons the builder: every later call returns [`Error::Poisoned`], and
 //! dropping it removes the temporary file. Refused input ([`Error::UnsortedInput`],
 //! [`Error::EntryTooLarge`]) does not: the entry is simply not added.
@@ -224,14 +229,26 @@ impl TableBuilder {
 
     /// Writes the index and footer, syncs, renames to the final name and syncs the directory.
     /// Returns the new table's statistics. A table needs at least one entry.
-    pub fn finish(mut self) -> Result<TableStats> {
+    pub fn finish(self) -> Result<TableStats> {
+        self.finish_with(Sync::FileAndName)
+    }
+
+    /// Writes the index and footer and renames the file to its final name, with no sync: the
+    /// table is complete for readers of this process now, and durable only once the caller
+    /// syncs the file and then its directory (see the [module docs](self)). Returns the new
+    /// table's statistics. A table needs at least one entry.
+    pub fn finish_unsynced(self) -> Result<TableStats> {
+        self.finish_with(Sync::Nothing)
+    }
+
+    fn finish_with(mut self, sync: Sync) -> Result<TableStats> {
         self.check_poisoned()?;
         let Some(max_key) = self.last_key else {
             return Err(Error::EmptyTable { path: self.path.clone() });
         };
-        let result = self.write_tail(max_key);
+        let result = self.write_tail(max_key, sync);
         let stats = self.poison_on_error(result)?;
-        let result = self.publish();
+        let result = self.publish(sync);
         self.poison_on_error(result)?;
         Ok(stats)
     }
@@ -313,8 +330,8 @@ impl TableBuilder {
         Ok(())
     }
 
-    /// Writes the last block, the index and the footer, and syncs the file.
-    fn write_tail(&mut self, max_key: Key) -> Result<TableStats> {
+    /// Writes the last block, the index and the footer, and syncs the file if `sync` says so.
+    fn write_tail(&mut self, max_key: Key, sync: Sync) -> Result<TableStats> {
         if !self.block.is_empty() {
             self.finish_block()?;
         }
@@ -335,7 +352,9 @@ impl TableBuilder {
         self.out.extend_from_slice(&self.index);
         self.out.extend_from_slice(&footer.encode());
         self.flush_out()?;
-        self.file.sync_data().map_err(io_err("fdatasync", &self.temp_path, 0))?;
+        if sync == Sync::FileAndName {
+            self.file.sync_data().map_err(io_err("fdatasync", &self.temp_path, 0))?;
+        }
         Ok(TableStats {
             codec: self.options.codec,
             compression: self.options.compression,
@@ -351,14 +370,17 @@ impl TableBuilder {
         })
     }
 
-    /// Renames the synced file to its final name and makes the name durable.
-    fn publish(&mut self) -> Result<()> {
+    /// Renames the file to its final name, and makes the name durable if `sync` says so.
+    fn publish(&mut self, sync: Sync) -> Result<()> {
         self.fs.rename(&self.temp_path, &self.path).map_err(io_err(
             "rename to final name",
             &self.temp_path,
             0,
         ))?;
         self.done = true;
+        if sync == Sync::Nothing {
+            return Ok(());
+        }
         let dir = parent_dir(&self.path);
         if let Err(source) = self.fs.sync_dir(dir) {
             // The name may or may not survive a crash: take it back so that the caller, told
@@ -374,6 +396,15 @@ impl TableBuilder {
         }
         Ok(())
     }
+}
+
+/// What [`TableBuilder::finish_with`] makes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sync {
+    /// The file's bytes, then its final name.
+    FileAndName,
+    /// Nothing: the caller does it.
+    Nothing,
 }
 
 impl Drop for TableBuilder {
