@@ -73,9 +73,12 @@ impl Ledger {
         }
     }
 
-    /// The id the next table gets.
-    pub(crate) fn next_table_id(&self) -> u64 {
-        self.next.next_table_id
+    /// Takes the id of a table about to be written: ids are never reused, even for a table
+    /// that fails, and a flush that runs while a merge builds its table gets the next one.
+    pub(crate) fn take_table_id(&mut self) -> u64 {
+        let id = self.next.next_table_id;
+        self.next.next_table_id += 1;
+        id
     }
 
     /// Records a flushed table: it holds every entry below `flushed_seq` not in an older
@@ -104,8 +107,7 @@ impl Ledger {
     }
 
     fn add(&mut self, table: TableRecord) {
-        debug_assert!(table.id >= self.next.next_table_id, "table ids are never reused");
-        self.next.next_table_id = table.id + 1;
+        debug_assert!(table.id < self.next.next_table_id, "the id was taken");
         self.unsynced.push(table.id);
         self.next.tables.push(table);
     }
@@ -175,33 +177,42 @@ mod tests {
         }
     }
 
+    /// A flush with the next id.
+    fn flush(ledger: &mut Ledger, bytes: u64, flushed_seq: u64, clock_ms: u64) -> u64 {
+        let id = ledger.take_table_id();
+        ledger.flushed(record(id, bytes), flushed_seq, clock_ms);
+        id
+    }
+
     #[test]
     fn flushes_accumulate_until_the_interval() {
         let mut ledger = Ledger::new(stored_with(&[1]));
         assert!(!ledger.due(1));
-        ledger.flushed(record(2, 600), 20, 7);
+        assert_eq!(flush(&mut ledger, 600, 20, 7), 2);
         assert!(!ledger.due(1_000));
-        ledger.flushed(record(3, 400), 30, 6);
+        assert_eq!(flush(&mut ledger, 400, 30, 6), 3);
         assert!(ledger.due(1_000));
         assert_eq!((ledger.next.flushed_seq, ledger.next.clock_ms), (30, 7));
-        assert_eq!((ledger.next_table_id(), &ledger.unsynced[..]), (4, &[2, 3][..]));
+        assert_eq!((ledger.next.next_table_id, &ledger.unsynced[..]), (4, &[2, 3][..]));
         assert_eq!(ledger.stored, stored_with(&[1]), "nothing stored until a checkpoint");
     }
 
     #[test]
     fn merged_tables_never_stored_go_at_once_stored_ones_after_the_checkpoint() {
         let mut ledger = Ledger::new(stored_with(&[1]));
-        ledger.flushed(record(2, 100), 20, 0);
-        ledger.flushed(record(3, 100), 30, 0);
+        flush(&mut ledger, 100, 20, 0);
+        // A merge of 1 and 2 takes its id, and a flush runs while it builds its table.
+        let merged = ledger.take_table_id();
+        assert_eq!(flush(&mut ledger, 100, 30, 0), 4);
         // 1 is in the stored manifest: it stays on disk until the next one no longer lists it.
-        let now = ledger.replaced(&[1, 2], Some(record(4, 200)));
+        let now = ledger.replaced(&[1, 2], Some(record(merged, 200)));
         assert_eq!(now, [2]);
         assert_eq!(ledger.doomed, [1]);
-        assert_eq!(ledger.unsynced, [3, 4]);
+        assert_eq!(ledger.unsynced, [4, 3]);
         let ids: Vec<u64> = ledger.next.tables.iter().map(|t| t.id).collect();
-        assert_eq!(ids, [3, 4]);
+        assert_eq!(ids, [4, 3]);
         // Retention of a table never synced.
-        assert_eq!(ledger.replaced(&[3], None), [3]);
-        assert_eq!((&ledger.unsynced[..], ledger.next_table_id()), (&[4][..], 5));
+        assert_eq!(ledger.replaced(&[4], None), [4]);
+        assert_eq!((&ledger.unsynced[..], ledger.next.next_table_id), (&[3][..], 5));
     }
 }

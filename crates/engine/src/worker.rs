@@ -2,7 +2,8 @@
 //! checkpoints.
 //!
 //! One thread does all of it, in that order, so the manifest has one writer (the worker owns
-//! the [`Ledger`]). A flush or merge writes its table without a sync, then publishes the new
+//! the [`Ledger`]); flushes go first, even in the middle of a merge ([`FROZEN_CHECK_ENTRIES`]),
+//! so writers never wait for a merge. A flush or merge writes its table without a sync, then publishes the new
 //! version to readers; an input table that no stored manifest lists is deleted at once. The
 //! tables become durable, the manifest names them, and the WAL and the replaced tables go only
 //! at a checkpoint ([`crate::checkpoint`]), which runs once enough is flushed, when a caller
@@ -23,6 +24,13 @@ use logstore_sstable::{Direction, Table, TableBuilder};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+
+/// A merge flushes the memtables frozen meanwhile after every this many entries, so that
+/// writers waiting for room ([`StoreOptions::frozen_memtables_max`]) wait for one flush at most,
+/// not for a whole merge (a merge of 8 tables of 8,000 entries rewrites some 36 MB).
+///
+/// [`StoreOptions::frozen_memtables_max`]: crate::StoreOptions::frozen_memtables_max
+const FROZEN_CHECK_ENTRIES: u64 = 256;
 
 /// What the worker is asked to do.
 pub(crate) enum Work {
@@ -108,7 +116,7 @@ fn flush_all(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
 
 /// Writes `frozen` as a table (no sync: [`crate::checkpoint`]) and swaps it in.
 fn flush(inner: &Inner, ledger: &mut Ledger, frozen: &Arc<Frozen>) -> Result<()> {
-    let id = ledger.next_table_id();
+    let id = ledger.take_table_id();
     let path = inner.table_path(id);
     let mut builder = TableBuilder::create(inner.options.fs.clone(), &path, inner.options.table)?;
     for entry in frozen.snapshot.iter() {
@@ -147,6 +155,7 @@ fn maintain(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
     if let Some(options) = inner.options.compaction {
         while let Some(choice) = compaction::choose(&summaries(&inner.current()), &options) {
             merge_tables(inner, ledger, &choice)?;
+            flush_all(inner, ledger)?;
         }
     }
     let retention = inner.options.retention;
@@ -182,7 +191,7 @@ fn merge_tables(inner: &Inner, ledger: &mut Ledger, choice: &Compaction) -> Resu
         .filter(|t| choice.inputs.contains(&t.record.id))
         .map(|t| t.table.clone())
         .collect();
-    let id = ledger.next_table_id();
+    let id = ledger.take_table_id();
     let path = inner.table_path(id);
     let mut builder = TableBuilder::create(inner.options.fs.clone(), &path, inner.options.table)?;
     let everything = Key::MIN..=Key::MAX;
@@ -194,9 +203,15 @@ fn merge_tables(inner: &Inner, ledger: &mut Ledger, choice: &Compaction) -> Resu
         })
         .collect::<Result<Vec<_>>>()?;
     let mut merge = Merge::new(cursors, false);
+    let mut merged_entries: u64 = 0;
     while let Some(entry) = merge.entry() {
         builder.add(&entry?)?;
         merge.advance()?;
+        merged_entries += 1;
+        // Flushes go first: a writer may be waiting for one, and a merge can take long.
+        if merged_entries % FROZEN_CHECK_ENTRIES == 0 {
+            flush_all(inner, ledger)?;
+        }
     }
     let stats = builder.finish_unsynced()?;
     let table = Table::open(inner.fs(), &path, inner.options.table_read)?;
