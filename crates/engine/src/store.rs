@@ -120,6 +120,8 @@ pub(crate) struct Writer {
     /// Newest store-assigned timestamp in the active memtable.
     store_ts_max: u64,
     closed: bool,
+    /// The WAL records of the batch being appended (a buffer reused between batches).
+    records: wal_entry::BatchRecords,
 }
 
 /// The state shared by the store's handle and its background worker.
@@ -382,17 +384,12 @@ impl LogStore {
                 metadata: e.metadata.as_deref().map(Cow::Borrowed),
             })
             .collect();
-        let payloads: Vec<Vec<u8>> = keyed
-            .iter()
-            .zip(entries)
-            .map(|(entry, new)| {
-                let mut payload =
-                    Vec::with_capacity(entry.payload_bytes() + wal_entry::OVERHEAD_BYTES_MAX);
-                wal_entry::encode(entry, new.timestamp_ms.is_some(), &mut payload);
-                payload
-            })
-            .collect();
-        let ticket = match inner.wal.submit(&payloads) {
+        writer.records.clear();
+        for (entry, new) in keyed.iter().zip(entries) {
+            writer.records.push(entry, new.timestamp_ms.is_some());
+        }
+        let submitted = inner.wal.submit(&writer.records.records());
+        let ticket = match submitted {
             Ok(ticket) => ticket,
             Err(e) => {
                 let error = store_error_of_wal(e);
@@ -772,8 +769,13 @@ fn replay(
             store_ts_max = 0;
         }
     }
-    let writer =
-        Writer { clock: MonotonicClock::new(clock_floor), memtable, store_ts_max, closed: false };
+    let writer = Writer {
+        clock: MonotonicClock::new(clock_floor),
+        memtable,
+        store_ts_max,
+        closed: false,
+        records: wal_entry::BatchRecords::default(),
+    };
     Ok(Replayed { writer, frozen })
 }
 
