@@ -7,6 +7,11 @@
 //! `.tmp` file, which [`TableBuilder::create`] removes if it builds the same name again (an
 //! engine recovering a directory can delete every `*.tmp` it finds).
 //!
+//! [`TableBuilder::append_table`] adds a whole table whose keys all follow the ones added
+//! before by copying its blocks as they are stored, checksum-checked but not decoded: merging
+//! tables whose key ranges do not overlap (a log's tables, written in time order) costs a
+//! copy, not a decode and an encode of every entry.
+//!
 //! [`TableBuilder::finish_unsynced`] does the same without the two syncs, for a caller that
 //! keeps its own record of which tables exist and makes a table durable (an `fdatasync` of the
 //! file, then one of the directory) before that record names it: until then a crash may leave
@@ -18,12 +23,13 @@
 
 use crate::block::BlockWriter;
 use crate::compression::{self, Compression};
-use crate::error::{Error, Result, io_err};
+use crate::error::{Error, Region, Result, io_err};
 use crate::format::{self, BlockHandle, Footer, INDEX_ENTRY_BYTES, KEY_BYTES};
 use crate::options::{
     BLOCK_BYTES_MAX_DEFAULT, BLOCK_ENTRIES_MAX_DEFAULT, INDEX_BYTES_MAX_DEFAULT, TableOptions,
 };
 use crate::stats::TableStats;
+use crate::table::{Table, TableInner};
 use logstore_entry::{Entry, EntryCodec, Key};
 use logstore_fs::{FileSystem, FsFile, OpenMode};
 use std::io;
@@ -224,6 +230,107 @@ impl TableBuilder {
         self.last_key = Some(key);
         self.entry_count += 1;
         self.payload_bytes += (KEY_BYTES + entry.payload_bytes()) as u64;
+        Ok(())
+    }
+
+    /// Adds every entry of `table`, whose keys must all be greater than every key added
+    /// before, by copying its blocks as they are stored: each is checked against its checksum,
+    /// none is decoded. The block being filled is closed first, so `table`'s blocks keep their
+    /// boundaries. `table` must have been written with this builder's codec and compression
+    /// ([`Error::FormatMismatch`]); a block beyond the builder's limits is refused
+    /// ([`Error::LimitExceeded`]), and a damaged one is [`Error::ChecksumMismatch`] (both
+    /// poison the builder).
+    pub fn append_table(&mut self, table: &Table) -> Result<()> {
+        self.check_poisoned()?;
+        let source = table.inner();
+        let stats = table.stats();
+        if (stats.codec, stats.compression) != (self.options.codec, self.options.compression) {
+            return Err(Error::FormatMismatch {
+                path: self.path.clone(),
+                source_path: source.path.clone(),
+                source_format: format!(
+                    "codec {:?}, compression {:?}",
+                    stats.codec, stats.compression
+                ),
+                format: format!(
+                    "codec {:?}, compression {:?}",
+                    self.options.codec, self.options.compression
+                ),
+            });
+        }
+        match self.last_key {
+            Some(previous) if stats.min_key <= previous => {
+                return Err(Error::UnsortedInput {
+                    path: self.path.clone(),
+                    previous,
+                    key: stats.min_key,
+                });
+            }
+            _ => {}
+        }
+        let result = self.copy_blocks(source);
+        self.poison_on_error(result)
+    }
+
+    /// The work of [`append_table`](Self::append_table) once its input is accepted.
+    fn copy_blocks(&mut self, source: &TableInner) -> Result<()> {
+        if !self.block.is_empty() {
+            self.finish_block()?;
+        }
+        for (number, handle) in source.index.iter().enumerate() {
+            let index_bytes = (self.index.len() + INDEX_ENTRY_BYTES) as u64;
+            if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
+                return Err(Error::TableTooLarge {
+                    path: self.path.clone(),
+                    index_bytes,
+                    limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
+                });
+            }
+            let limits = [
+                ("block bytes", handle.stored_bytes.max(handle.raw_bytes), BLOCK_BYTES_MAX_DEFAULT),
+                ("entries in a block", handle.entry_count, BLOCK_ENTRIES_MAX_DEFAULT),
+            ];
+            for (what, value, limit) in limits {
+                if value > limit {
+                    return Err(Error::LimitExceeded {
+                        path: source.path.clone(),
+                        offset: handle.offset,
+                        what,
+                        value: value.into(),
+                        limit: limit.into(),
+                    });
+                }
+            }
+            // Straight into the write buffer, checked there.
+            let start = self.out.len();
+            self.out.resize(start + handle.stored_bytes as usize, 0);
+            source.read_exact_at(&mut self.out[start..], handle.offset)?;
+            let computed = format::crc32c(&self.out[start..]);
+            if computed != handle.crc32c {
+                return Err(Error::ChecksumMismatch {
+                    path: source.path.clone(),
+                    region: Region::Block(number as u32),
+                    offset: handle.offset,
+                    len_bytes: handle.stored_bytes.into(),
+                    stored: handle.crc32c,
+                    computed,
+                });
+            }
+            BlockHandle { offset: self.data_bytes, ..*handle }.encode(&mut self.index);
+            self.data_bytes += u64::from(handle.stored_bytes);
+            self.raw_data_bytes += u64::from(handle.raw_bytes);
+            self.block_count += 1;
+            if self.out.len() >= WRITE_BUFFER_BYTES {
+                self.flush_out()?;
+            }
+        }
+        let footer = &source.footer;
+        if self.entry_count == 0 {
+            self.min_key = footer.min_key;
+        }
+        self.last_key = Some(footer.max_key);
+        self.entry_count += footer.entry_count;
+        self.payload_bytes += footer.payload_bytes;
         Ok(())
     }
 
