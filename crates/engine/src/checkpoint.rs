@@ -11,7 +11,8 @@
 //!    is durable there (a no-op in `Sync` durability, where each append already waited for
 //!    it), and a crash can never leave tables reaching past the WAL's end;
 //! 2. `fdatasync` each table written since the last checkpoint that is still live (a table
-//!    merged away before the checkpoint was deleted without ever being synced);
+//!    merged away before the checkpoint was deleted without ever being synced), flushing the
+//!    memtables frozen meanwhile between two syncs (their tables wait for the next checkpoint);
 //! 3. `fsync` the tables folder once: the names of all of them;
 //! 4. store the manifest listing them ([`Manifest::store`]: temporary file, `fdatasync`,
 //!    rename, `fsync` of the data directory);
@@ -120,30 +121,44 @@ impl Ledger {
 
 /// Makes every table of `ledger` durable, stores its manifest, removes what that manifest no
 /// longer lists, and deletes the WAL segments it covers: the sequence of the module docs.
-pub(crate) fn checkpoint(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
+///
+/// Syncing the tables can take a while (tens of megabytes written since the last checkpoint),
+/// so `between_syncs` runs after each table's sync: the worker flushes the memtables frozen
+/// meanwhile, and writers do not wait for the checkpoint. What those flushes add to the ledger
+/// is left for the next checkpoint: this one stores the manifest as it was when it started.
+pub(crate) fn checkpoint(
+    inner: &Inner,
+    ledger: &mut Ledger,
+    between_syncs: &mut dyn FnMut(&mut Ledger) -> Result<()>,
+) -> Result<()> {
     if ledger.next != ledger.stored || !ledger.doomed.is_empty() {
+        let manifest = ledger.next.clone();
+        let syncing = ledger.unsynced.clone();
+        let doomed = ledger.doomed.clone();
+        let flushed_bytes = ledger.flushed_bytes;
         inner.wal.sync()?;
         let fs = inner.fs();
-        for &id in &ledger.unsynced {
+        for &id in &syncing {
             let path = inner.table_path(id);
             let file = fs.open(&path, OpenMode::Read).map_err(io_err("open", &path))?;
             file.sync_data().map_err(io_err("fdatasync", &path))?;
+            between_syncs(ledger)?;
         }
         let tables_dir = inner.dir.join(TABLES_DIR);
-        if !ledger.unsynced.is_empty() {
+        if !syncing.is_empty() {
             fs.sync_dir(&tables_dir).map_err(io_err("fsync directory", &tables_dir))?;
         }
-        ledger.next.store(fs, &inner.manifest_path())?;
-        ledger.stored = ledger.next.clone();
-        ledger.unsynced.clear();
-        ledger.flushed_bytes = 0;
-        if !ledger.doomed.is_empty() {
+        manifest.store(fs, &inner.manifest_path())?;
+        ledger.stored = manifest;
+        ledger.unsynced.retain(|id| !syncing.contains(id));
+        ledger.flushed_bytes -= flushed_bytes;
+        if !doomed.is_empty() {
             // Readers of older versions keep their open files; the names go now.
-            for &id in &ledger.doomed {
+            for &id in &doomed {
                 let path = inner.table_path(id);
                 fs.remove_file(&path).map_err(io_err("remove", &path))?;
             }
-            ledger.doomed.clear();
+            ledger.doomed.retain(|id| !doomed.contains(id));
             fs.sync_dir(&tables_dir).map_err(io_err("fsync directory", &tables_dir))?;
         }
     }

@@ -82,7 +82,9 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
                 false => compact_all(inner, &mut ledger),
             })
             .and_then(|()| match asked || ledger.due(inner.options.checkpoint_interval_bytes) {
-                true => checkpoint::checkpoint(inner, &mut ledger),
+                true => checkpoint::checkpoint(inner, &mut ledger, &mut |ledger| {
+                    flush_all(inner, ledger)
+                }),
                 false => Ok(()),
             });
         if let Err(e) = &result {
