@@ -706,3 +706,91 @@ fn append_after_a_failed_background_wal_sync_is_refused_not_hung() {
     let store = world.open().unwrap();
     assert_recovered(&mut world, store, &mut oracle, &"after the failed WAL sync");
 }
+
+/// A checkpoint flushes what writers froze while it syncs its tables, so they never wait for
+/// it; the tables of those flushes wait for the next checkpoint (the manifest it stores is the
+/// one it started with), and a power cut after it loses none of their entries.
+#[test]
+fn a_checkpoint_flushes_between_its_syncs_and_leaves_those_tables_for_the_next() {
+    let concurrent =
+        StoreOptions { compaction: None, frozen_memtables_max: 4, ..background_options() };
+    let mut world = World::new(concurrent, START_MS);
+    let store = Arc::new(world.open().unwrap());
+    let mut oracle = Oracle::new();
+    fill(&store, &mut oracle, 6); // three tables flushed in the background, none synced
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.stats().frozen_memtables > 0 {
+        assert!(Instant::now() < deadline, "the background flushes never ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(store.stats().tables, 3);
+    let start = world.process().trace().len();
+    let paused = world.process().pause_before("sync /data/tables/00000000000000000001.sst");
+    let flusher = store.clone();
+    let checkpoint = std::thread::spawn(move || flusher.flush());
+    paused.wait();
+    fill(&store, &mut oracle, 2); // freezes a memtable while the checkpoint syncs
+    paused.resume();
+    checkpoint.join().unwrap().unwrap();
+
+    let trace: Vec<String> = world.process().trace()[start..].iter().map(Io::to_string).collect();
+    let at = |call: &str| trace.iter().position(|io| io == call).unwrap_or(usize::MAX);
+    let flushed = at("rename /data/tables/00000000000000000004.sst.tmp -> \
+                      /data/tables/00000000000000000004.sst");
+    assert!(
+        at("sync /data/tables/00000000000000000001.sst") < flushed
+            && flushed < at("sync /data/tables/00000000000000000002.sst"),
+        "the flush did not run between the syncs:\n{}",
+        trace.join("\n")
+    );
+    assert!(!trace.iter().any(|io| io == "sync /data/tables/00000000000000000004.sst"));
+    assert_eq!(common::manifest_tables(&world.disk), [1, 2, 3]);
+    assert_eq!(store.stats().tables, 4);
+
+    world.crash(Arc::into_inner(store).expect("the only handle"), CrashMode::DropUnsynced);
+    world.options = options();
+    let store = world.open().unwrap();
+    assert_recovered(&mut world, store, &mut oracle, &"power cut after the checkpoint");
+}
+
+/// A merge flushes what writers froze while it runs, so they never wait behind it.
+#[test]
+fn a_merge_flushes_what_is_frozen_meanwhile() {
+    let concurrent = StoreOptions { frozen_memtables_max: 4, ..background_options() };
+    let mut world = World::new(concurrent, START_MS);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    let wait_idle = |store: &LogStore, flushes: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.stats().frozen_memtables > 0 || store.stats().flushes < flushes {
+            assert!(Instant::now() < deadline, "the background flushes never ended");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    fill(&store, &mut oracle, 6); // tables 1, 2 and 3: one short of a merge
+    wait_idle(&store, 3);
+    let start = world.process().trace().len();
+    // Table 4's flush sets off the merge of 1..=4 into 5.
+    let paused = world.process().pause_before("create /data/tables/00000000000000000005.sst.tmp");
+    fill(&store, &mut oracle, 2);
+    paused.wait();
+    fill(&store, &mut oracle, 2); // freezes a memtable while the merge runs
+    paused.resume();
+    wait_idle(&store, 5);
+    store.flush().unwrap();
+
+    let trace: Vec<String> = world.process().trace()[start..].iter().map(Io::to_string).collect();
+    let at = |call: &str| trace.iter().position(|io| io == call).unwrap_or(usize::MAX);
+    let renamed =
+        |id: &str| at(&format!("rename /data/tables/{id}.sst.tmp -> /data/tables/{id}.sst"));
+    let flushed = renamed("00000000000000000006");
+    assert!(
+        at("create /data/tables/00000000000000000005.sst.tmp") < flushed
+            && flushed < renamed("00000000000000000005"),
+        "the flush did not run during the merge:\n{}",
+        trace.join("\n")
+    );
+    assert_eq!(common::manifest_tables(&world.disk), [5, 6]);
+    assert_holds(&store, &oracle, &"after the merge");
+    store.close().unwrap();
+}
