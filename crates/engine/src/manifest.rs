@@ -1,9 +1,9 @@
 //! The manifest: which tables make up the store, and how far the WAL is flushed into them.
 //!
 //! # Format
-//! One file, `MANIFEST`, replaced whole on every change: written as `MANIFEST.tmp`, synced,
-//! renamed over `MANIFEST`, and the directory synced, so a crash leaves either the old or the new
-//! manifest, never a mix. It is a header line followed by a JSON body, so an operator can read
+//! One file, `MANIFEST`, replaced whole at every checkpoint (`crate::checkpoint`): written as
+//! `MANIFEST.tmp`, synced, renamed over `MANIFEST`, and the directory synced, so a crash leaves
+//! either the old or the new manifest, never a mix. It is a header line followed by a JSON body, so an operator can read
 //! it:
 //! ```text
 //! logstore-manifest 1 crc32c=<8 hex digits> bytes=<body length>\n
@@ -25,7 +25,7 @@ pub(crate) const MANIFEST_VERSION: u32 = 1;
 pub(crate) const MANIFEST_BYTES_MAX: u64 = 256 << 20;
 const MAGIC: &str = "logstore-manifest";
 
-/// What the store is made of, as of the last flush, compaction or retention.
+/// What the store is made of, as of the last checkpoint (stored), or now (the worker's next).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
     /// Every entry with a WAL sequence number below this is in a table.

@@ -14,6 +14,9 @@ use std::sync::Arc;
 pub const FLUSH_THRESHOLD_ENTRIES_DEFAULT: usize = 1_000;
 /// Default [`StoreOptions::flush_threshold_bytes`]: 16 MiB of memtable.
 pub const FLUSH_THRESHOLD_BYTES_DEFAULT: usize = 16 << 20;
+/// Default [`StoreOptions::checkpoint_interval_bytes`]: 64 MiB, one default WAL segment
+/// ([`logstore_wal::SEGMENT_BYTES_MAX_DEFAULT`]), the unit in which the WAL can shrink.
+pub const CHECKPOINT_INTERVAL_BYTES_DEFAULT: u64 = logstore_wal::SEGMENT_BYTES_MAX_DEFAULT;
 /// Default [`StoreOptions::frozen_memtables_max`].
 pub const FROZEN_MEMTABLES_MAX_DEFAULT: usize = 4;
 /// Default [`StoreOptions::request_entries_max`].
@@ -37,6 +40,11 @@ pub struct StoreOptions {
     pub flush_threshold_bytes: usize,
     /// Writers wait while this many frozen memtables wait for their flush.
     pub frozen_memtables_max: usize,
+    /// The worker checkpoints (syncs the tables written since the last checkpoint, stores the
+    /// manifest naming them, deletes the WAL segments they cover) once flushes since the last
+    /// one wrote this many bytes of tables; `flush`, `compact` and `close` checkpoint too.
+    /// Bounds the WAL a crash makes the next open replay (this much, plus the memtables).
+    pub checkpoint_interval_bytes: u64,
     /// Size limits on each entry's message and metadata.
     pub limits: Limits,
     /// Most entries in one `append_batch`.
@@ -78,6 +86,7 @@ impl Default for StoreOptions {
             flush_threshold_entries: FLUSH_THRESHOLD_ENTRIES_DEFAULT,
             flush_threshold_bytes: FLUSH_THRESHOLD_BYTES_DEFAULT,
             frozen_memtables_max: FROZEN_MEMTABLES_MAX_DEFAULT,
+            checkpoint_interval_bytes: CHECKPOINT_INTERVAL_BYTES_DEFAULT,
             limits: Limits::default(),
             request_entries_max: REQUEST_ENTRIES_MAX_DEFAULT,
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
@@ -105,6 +114,9 @@ impl StoreOptions {
         }
         if self.frozen_memtables_max == 0 {
             return fail("frozen_memtables_max must be at least 1");
+        }
+        if self.checkpoint_interval_bytes == 0 {
+            return fail("checkpoint_interval_bytes must be positive");
         }
         if self.request_entries_max == 0 || self.request_bytes_max == 0 {
             return fail("request limits must be positive");

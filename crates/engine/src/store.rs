@@ -1,5 +1,6 @@
 //! [`LogStore`]: open, append, query, flush, compact, close.
 
+use crate::checkpoint::Ledger;
 use crate::clock::MonotonicClock;
 use crate::error::{Result, StoreError, io_err};
 use crate::manifest::{Manifest, TableRecord};
@@ -123,6 +124,8 @@ pub(crate) struct Writer {
     /// Newest store-assigned timestamp in the active memtable.
     store_ts_max: u64,
     closed: bool,
+    /// The WAL records of the batch being appended (a buffer reused between batches).
+    records: wal_entry::BatchRecords,
 }
 
 /// The state shared by the store's handle and its background worker.
@@ -135,8 +138,6 @@ pub(crate) struct Inner {
     /// Signalled when a flush makes room for frozen memtables, or the store is poisoned.
     pub room: Condvar,
     pub version: RwLock<Arc<Version>>,
-    /// The manifest as last stored; changed only by the worker.
-    pub manifest: Mutex<Manifest>,
     pub work: Sender<Work>,
     pub poison: Mutex<Option<Arc<str>>>,
     pub counters: Counters,
@@ -323,14 +324,13 @@ impl LogStore {
             writer: Mutex::new(replayed.writer),
             room: Condvar::new(),
             version: RwLock::new(Arc::new(version)),
-            manifest: Mutex::new(manifest),
             work,
             poison: Mutex::new(None),
             counters: Counters::default(),
             options,
             lock: Mutex::new(Some(lock)),
         });
-        let worker = worker::spawn(inner.clone(), work_rx)
+        let worker = worker::spawn(inner.clone(), work_rx, Ledger::new(manifest))
             .map_err(io_err("spawn worker for", &inner.dir))?;
         if flush_pending {
             let _ = inner.work.send(Work::Flush);
@@ -388,17 +388,12 @@ impl LogStore {
                 metadata: e.metadata.as_deref().map(Cow::Borrowed),
             })
             .collect();
-        let payloads: Vec<Vec<u8>> = keyed
-            .iter()
-            .zip(entries)
-            .map(|(entry, new)| {
-                let mut payload =
-                    Vec::with_capacity(entry.payload_bytes() + wal_entry::OVERHEAD_BYTES_MAX);
-                wal_entry::encode(entry, new.timestamp_ms.is_some(), &mut payload);
-                payload
-            })
-            .collect();
-        let ticket = match inner.wal.submit(&payloads) {
+        writer.records.clear();
+        for (entry, new) in keyed.iter().zip(entries) {
+            writer.records.push(entry, new.timestamp_ms.is_some());
+        }
+        let submitted = inner.wal.submit(&writer.records.records());
+        let ticket = match submitted {
             Ok(ticket) => ticket,
             Err(e) => {
                 let error = store_error_of_wal(e);
@@ -533,16 +528,20 @@ impl LogStore {
         Ok(QueryIter::new(Some(merge), query, version))
     }
 
-    /// Freezes the active memtable and waits until every frozen memtable is in a table.
+    /// Freezes the active memtable and waits until every entry appended before is in a
+    /// durable table named by the stored manifest (a checkpoint, see the crate docs), and the
+    /// WAL segments they cover are deleted.
     pub fn flush(&self) -> Result<()> {
         let inner = &*self.inner;
-        let mut writer = lock(&inner.writer);
-        if writer.closed {
-            return Err(StoreError::Closed);
+        {
+            let mut writer = lock(&inner.writer);
+            if writer.closed {
+                return Err(StoreError::Closed);
+            }
+            inner.check_writable()?;
+            inner.freeze(&mut writer)?;
         }
-        inner.check_writable()?;
-        inner.freeze(&mut writer)?;
-        inner.wait_for_flushes(writer, 0).map(drop)
+        self.ask_worker(Work::Checkpoint)
     }
 
     /// Flushes, then merges all tables into one (what `logstore compact` does). The background
@@ -550,8 +549,13 @@ impl LogStore {
     /// [`CompactionOptions`](crate::CompactionOptions).
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
+        self.ask_worker(Work::CompactAll)
+    }
+
+    /// Sends the worker a request and waits for its answer; `Closed` if it stopped first.
+    fn ask_worker(&self, request: fn(crossbeam_channel::Sender<Result<()>>) -> Work) -> Result<()> {
         let (done, finished) = crossbeam_channel::bounded(1);
-        self.inner.work.send(Work::CompactAll(done)).map_err(|_| StoreError::Closed)?;
+        self.inner.work.send(request(done)).map_err(|_| StoreError::Closed)?;
         finished.recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -770,8 +774,13 @@ fn replay(
             store_ts_max = 0;
         }
     }
-    let writer =
-        Writer { clock: MonotonicClock::new(clock_floor), memtable, store_ts_max, closed: false };
+    let writer = Writer {
+        clock: MonotonicClock::new(clock_floor),
+        memtable,
+        store_ts_max,
+        closed: false,
+        records: wal_entry::BatchRecords::default(),
+    };
     Ok(Replayed { writer, frozen })
 }
 

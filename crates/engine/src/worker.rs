@@ -1,18 +1,22 @@
-//! The background worker: flushes frozen memtables, merges tables, drops expired ones.
+//! The background worker: flushes frozen memtables, merges tables, drops expired ones, and
+//! checkpoints.
 //!
-//! One thread does all three, in that order, so the manifest has one writer. Each step follows
-//! the same crash-safe sequence: write the new table (temporary name, sync, rename, directory
-//! sync), then store the new manifest (atomically), then publish the new version to readers,
-//! and only then delete what the manifest no longer lists (WAL segments, input tables). A
-//! crash between any two steps leaves either files the next open removes (not in the
-//! manifest) or WAL records the next open skips (below the manifest's flushed point): nothing
-//! is lost or served twice.
+//! One thread does all of it, in that order, so the manifest has one writer (the worker owns
+//! the [`Ledger`]); flushes go first, even in the middle of a merge ([`FROZEN_CHECK_ENTRIES`]),
+//! so writers never wait for a merge. A flush or merge writes its table without a sync, then publishes the new
+//! version to readers; an input table that no stored manifest lists is deleted at once. The
+//! tables become durable, the manifest names them, and the WAL and the replaced tables go only
+//! at a checkpoint ([`crate::checkpoint`]), which runs once enough is flushed, when a caller
+//! asks (`flush`, `compact`) and before the worker stops. A crash at any point leaves either
+//! files the next open removes (not in the stored manifest) or WAL records it replays (at or
+//! above the stored manifest's flushed point): nothing is lost or served twice.
 
+use crate::checkpoint::{self, Ledger};
 use crate::compaction::{self, Compaction, TableSummary};
-use crate::error::{Result, io_err};
+use crate::error::{Result, StoreError, io_err};
 use crate::manifest::TableRecord;
 use crate::merge::{Chain, Cursor, Merge, chains};
-use crate::store::{Inner, TABLES_DIR};
+use crate::store::Inner;
 use crate::version::{Frozen, TableHandle, Version};
 use crossbeam_channel::{Receiver, Sender};
 use logstore_entry::Key;
@@ -21,24 +25,42 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
+/// A merge flushes the memtables frozen meanwhile after every this many entries (or input
+/// table, when it copies blocks), so that
+/// writers waiting for room ([`StoreOptions::frozen_memtables_max`]) wait for one flush at most,
+/// not for a whole merge (a merge of 8 tables of 8,000 entries rewrites some 36 MB).
+///
+/// [`StoreOptions::frozen_memtables_max`]: crate::StoreOptions::frozen_memtables_max
+const FROZEN_CHECK_ENTRIES: u64 = 256;
+
 /// What the worker is asked to do.
 pub(crate) enum Work {
     /// Flush every frozen memtable, then compact and expire.
     Flush,
-    /// Merge every table into one, and report.
+    /// Flush every frozen memtable, then checkpoint, and report.
+    Checkpoint(Sender<Result<()>>),
+    /// Merge every table into one, checkpoint, and report.
     CompactAll(Sender<Result<()>>),
-    /// Flush what is frozen, then stop.
+    /// Flush what is frozen, checkpoint, then stop.
     Stop,
 }
 
-pub(crate) fn spawn(inner: Arc<Inner>, work: Receiver<Work>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("logstore-worker".into()).spawn(move || run(&inner, &work))
+/// Starts the worker of a store whose stored manifest `ledger` holds.
+pub(crate) fn spawn(
+    inner: Arc<Inner>,
+    work: Receiver<Work>,
+    ledger: Ledger,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("logstore-worker".into())
+        .spawn(move || run(&inner, &work, ledger))
 }
 
-fn run(inner: &Inner, work: &Receiver<Work>) {
+fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
     loop {
         let mut stop = false;
-        let mut replies = Vec::new();
+        let mut checkpoint_replies = Vec::new();
+        let mut compact_replies = Vec::new();
         // One round serves every request queued so far.
         let first = work.recv();
         for item in
@@ -47,21 +69,31 @@ fn run(inner: &Inner, work: &Receiver<Work>) {
             match item {
                 None | Some(Work::Stop) => stop = true,
                 Some(Work::Flush) => {}
-                Some(Work::CompactAll(reply)) => replies.push(reply),
+                Some(Work::Checkpoint(reply)) => checkpoint_replies.push(reply),
+                Some(Work::CompactAll(reply)) => compact_replies.push(reply),
             }
         }
-        if inner.poisoned().is_none() {
-            let result = flush_all(inner).and_then(|()| maintain(inner));
-            if let Err(e) = &result {
+        let asked = stop || !checkpoint_replies.is_empty() || !compact_replies.is_empty();
+        let result = writable(inner)
+            .and_then(|()| flush_all(inner, &mut ledger))
+            .and_then(|()| maintain(inner, &mut ledger))
+            .and_then(|()| match compact_replies.is_empty() {
+                true => Ok(()),
+                false => compact_all(inner, &mut ledger),
+            })
+            .and_then(|()| match asked || ledger.due(inner.options.checkpoint_interval_bytes) {
+                true => checkpoint::checkpoint(inner, &mut ledger, &mut |ledger| {
+                    flush_all(inner, ledger)
+                }),
+                false => Ok(()),
+            });
+        if let Err(e) = &result {
+            if !matches!(e, StoreError::Poisoned { .. }) {
                 inner.poison(e);
             }
         }
-        for reply in replies {
-            let result = match inner.poisoned() {
-                Some(cause) => Err(crate::StoreError::Poisoned { cause }),
-                None => compact_all(inner).inspect_err(|e| inner.poison(e)),
-            };
-            let _ = reply.send(result);
+        for reply in checkpoint_replies.into_iter().chain(compact_replies) {
+            let _ = reply.send(writable(inner));
         }
         if stop {
             return;
@@ -69,44 +101,41 @@ fn run(inner: &Inner, work: &Receiver<Work>) {
     }
 }
 
+/// `Poisoned` once a failure stopped writes: the worker writes nothing more.
+fn writable(inner: &Inner) -> Result<()> {
+    match inner.poisoned() {
+        Some(cause) => Err(StoreError::Poisoned { cause }),
+        None => Ok(()),
+    }
+}
+
 /// Flushes the frozen memtables, oldest first.
-fn flush_all(inner: &Inner) -> Result<()> {
+fn flush_all(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
     while let Some(frozen) = inner.current().frozen.first().cloned() {
-        flush(inner, &frozen)?;
+        flush(inner, ledger, &frozen)?;
     }
     Ok(())
 }
 
-fn flush(inner: &Inner, frozen: &Arc<Frozen>) -> Result<()> {
-    // The table must not hold an entry the WAL could still lose: make them all durable there
-    // first (a no-op in Sync mode, where every acknowledged entry already is).
+/// Writes `frozen` as a table (no sync: [`crate::checkpoint`]) and swaps it in.
+fn flush(inner: &Inner, ledger: &mut Ledger, frozen: &Arc<Frozen>) -> Result<()> {
+    let id = ledger.take_table_id();
+    let path = inner.table_path(id);
+    let mut builder = TableBuilder::create(inner.options.fs.clone(), &path, inner.options.table)?;
+    for entry in frozen.snapshot.iter() {
+        builder.add(&entry)?;
+    }
+    let stats = builder.finish_unsynced()?;
+    let table = Table::open(inner.fs(), &path, inner.options.table_read)?;
+    let handle = Arc::new(TableHandle { table, record: TableRecord::of(id, 0, &stats) });
+    // Readers see a table's entries unfiltered: publish it only once the WAL acknowledged
+    // every one of them (the last append into the memtable may still be waiting for its sync;
+    // in `Sync` durability this joins that sync, or returns at once).
     inner.wal.sync()?;
-    let (id, handle) = {
-        let manifest = inner.manifest.lock().unwrap_or_else(|e| e.into_inner());
-        let id = manifest.next_table_id;
-        let path = inner.table_path(id);
-        let mut builder =
-            TableBuilder::create(inner.options.fs.clone(), &path, inner.options.table)?;
-        for entry in frozen.snapshot.iter() {
-            builder.add(&entry)?;
-        }
-        let stats = builder.finish()?;
-        let table = Table::open(inner.fs(), &path, inner.options.table_read)?;
-        (id, Arc::new(TableHandle { table, record: TableRecord::of(id, 0, &stats) }))
-    };
-    let mut manifest = inner.manifest.lock().unwrap_or_else(|e| e.into_inner());
-    let mut next = manifest.clone();
-    next.tables.push(handle.record.clone());
-    next.next_table_id = id + 1;
-    next.flushed_seq = frozen.last_seq + 1;
-    next.clock_ms = next.clock_ms.max(frozen.store_ts_max);
-    next.store(inner.fs(), &inner.manifest_path())?;
-    *manifest = next;
-    drop(manifest);
+    ledger.flushed(handle.record.clone(), frozen.last_seq + 1, frozen.store_ts_max);
     inner.update_version(|current| current.flushed(frozen, handle));
     inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
     inner.wake_writers();
-    inner.wal.truncate_before(frozen.last_seq + 1)?;
     Ok(())
 }
 
@@ -125,10 +154,11 @@ fn summaries(version: &Version) -> Vec<TableSummary> {
 }
 
 /// Background compaction (as long as the strategy finds a merge), then retention.
-fn maintain(inner: &Inner) -> Result<()> {
+fn maintain(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
     if let Some(options) = inner.options.compaction {
         while let Some(choice) = compaction::choose(&summaries(&inner.current()), &options) {
-            merge_tables(inner, &choice)?;
+            merge_tables(inner, ledger, &choice)?;
+            flush_all(inner, ledger)?;
         }
     }
     let retention = inner.options.retention;
@@ -136,7 +166,7 @@ fn maintain(inner: &Inner) -> Result<()> {
         let now_ms = inner.options.time.now_ms();
         let expired = compaction::expired(&summaries(&inner.current()), now_ms, &retention);
         if !expired.is_empty() {
-            replace_tables(inner, &expired, None)?;
+            replace_tables(inner, ledger, &expired, None)?;
             inner.counters.tables_expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
         }
     }
@@ -144,18 +174,20 @@ fn maintain(inner: &Inner) -> Result<()> {
 }
 
 /// Merges every table into one.
-fn compact_all(inner: &Inner) -> Result<()> {
+fn compact_all(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
     let version = inner.current();
     if version.tables.len() < 2 {
         return Ok(());
     }
     let generation = version.tables.iter().map(|t| t.record.generation).max().unwrap_or(0) + 1;
     let inputs = version.tables.iter().map(|t| t.record.id).collect();
-    merge_tables(inner, &Compaction { inputs, generation })
+    merge_tables(inner, ledger, &Compaction { inputs, generation })
 }
 
-/// Writes the merge of `choice.inputs` as one new table and swaps it in.
-fn merge_tables(inner: &Inner, choice: &Compaction) -> Result<()> {
+/// Writes the merge of `choice.inputs` as one new table (no sync: [`crate::checkpoint`]) and
+/// swaps it in. Inputs whose key ranges do not overlap, the usual case for a log, are copied
+/// block by block ([`TableBuilder::append_table`]); others are merged entry by entry.
+fn merge_tables(inner: &Inner, ledger: &mut Ledger, choice: &Compaction) -> Result<()> {
     let version = inner.current();
     let inputs: Vec<Table> = version
         .tables
@@ -163,20 +195,20 @@ fn merge_tables(inner: &Inner, choice: &Compaction) -> Result<()> {
         .filter(|t| choice.inputs.contains(&t.record.id))
         .map(|t| t.table.clone())
         .collect();
-    let id = inner.manifest.lock().unwrap_or_else(|e| e.into_inner()).next_table_id;
+    let id = ledger.take_table_id();
     let path = inner.table_path(id);
     let mut builder = TableBuilder::create(inner.options.fs.clone(), &path, inner.options.table)?;
-    let chains = chains(inputs, false);
-    let options = &inner.options.table;
-    let copy = matches!(chains.as_slice(), [chain] if chain.iter().all(|t| {
-        let stats = t.stats();
-        stats.codec == options.codec && stats.compression == options.compression
-    }));
+    let mut chains = chains(inputs, false);
+    let format = (inner.options.table.codec, inner.options.table.compression);
+    let copyable =
+        |chain: &[Table]| chain.iter().all(|t| (t.stats().codec, t.stats().compression) == format);
+    let copy = chains.len() == 1 && copyable(&chains[0]);
     if copy {
-        // Disjoint key ranges (time-ordered tables): the output is the inputs' blocks one
-        // after the other, copied as stored (checksums verified), no entry decoded.
-        for table in &chains[0] {
-            builder.add_table(table)?;
+        // Disjoint key ranges (logs arrive in time order): the output is the inputs' blocks
+        // one after the other, copied without decoding an entry (checksums verified).
+        for table in chains.remove(0) {
+            builder.append_table(&table)?;
+            flush_all(inner, ledger)?;
         }
     } else {
         let everything = Key::MIN..=Key::MAX;
@@ -188,16 +220,22 @@ fn merge_tables(inner: &Inner, choice: &Compaction) -> Result<()> {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut merge = Merge::new(cursors, false);
+        let mut merged_entries: u64 = 0;
         while let Some(entry) = merge.entry() {
             builder.add(&entry?)?;
             merge.advance()?;
+            merged_entries += 1;
+            // Flushes go first: a writer may be waiting for one, and a merge can take long.
+            if merged_entries % FROZEN_CHECK_ENTRIES == 0 {
+                flush_all(inner, ledger)?;
+            }
         }
     }
-    let stats = builder.finish()?;
+    let stats = builder.finish_unsynced()?;
     let table = Table::open(inner.fs(), &path, inner.options.table_read)?;
     let handle =
         Arc::new(TableHandle { table, record: TableRecord::of(id, choice.generation, &stats) });
-    replace_tables(inner, &choice.inputs, Some(handle))?;
+    replace_tables(inner, ledger, &choice.inputs, Some(handle))?;
     inner.counters.compactions.fetch_add(1, Ordering::Relaxed);
     if copy {
         inner.counters.compactions_copied.fetch_add(1, Ordering::Relaxed);
@@ -205,26 +243,23 @@ fn merge_tables(inner: &Inner, choice: &Compaction) -> Result<()> {
     Ok(())
 }
 
-/// Takes tables `removed` out of the store and puts `added` in: manifest, then version, then
-/// the files.
-fn replace_tables(inner: &Inner, removed: &[u64], added: Option<Arc<TableHandle>>) -> Result<()> {
-    let mut manifest = inner.manifest.lock().unwrap_or_else(|e| e.into_inner());
-    let mut next = manifest.clone();
-    next.tables.retain(|t| !removed.contains(&t.id));
-    if let Some(added) = &added {
-        next.tables.push(added.record.clone());
-        next.next_table_id = next.next_table_id.max(added.record.id + 1);
-    }
-    next.store(inner.fs(), &inner.manifest_path())?;
-    *manifest = next;
-    drop(manifest);
+/// Takes tables `removed` out of the store and puts `added` in: the ledger, then the version,
+/// then the files of removed tables no stored manifest lists (the others go at the next
+/// checkpoint, once the manifest stored then no longer lists them).
+fn replace_tables(
+    inner: &Inner,
+    ledger: &mut Ledger,
+    removed: &[u64],
+    added: Option<Arc<TableHandle>>,
+) -> Result<()> {
+    let never_stored = ledger.replaced(removed, added.as_ref().map(|t| t.record.clone()));
     inner.update_version(|current| current.with_tables(removed, added));
-    // Readers of older versions keep their open files; the names go now.
+    // Readers of older versions keep their open files; the names go now. A crash may bring a
+    // name back (no directory sync): the next open removes it, as the manifest never listed it.
     let fs = inner.fs();
-    for &id in removed {
+    for id in never_stored {
         let path = inner.table_path(id);
         fs.remove_file(&path).map_err(io_err("remove", &path))?;
     }
-    let tables_dir = inner.dir.join(TABLES_DIR);
-    fs.sync_dir(&tables_dir).map_err(io_err("fsync directory", &tables_dir))
+    Ok(())
 }

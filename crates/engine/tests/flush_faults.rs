@@ -23,7 +23,8 @@ use common::{
 };
 use logstore_engine::testing::{CrashMode, Oracle};
 use logstore_engine::{
-    Durability, LogStore, NewEntry, Order, Query, StoreError, StoreOptions, TableOptions,
+    CompactionOptions, Durability, LogStore, NewEntry, Order, Query, StoreError, StoreOptions,
+    TableOptions,
 };
 use logstore_wal::WalError;
 use std::fmt;
@@ -104,6 +105,8 @@ enum Then {
 /// An operation whose every step is a crash point.
 struct Scenario {
     name: &'static str,
+    /// The store's options.
+    options: fn() -> StoreOptions,
     /// Brings a new store to where the operation starts; leaves the worker idle.
     setup: fn(&LogStore, &mut Oracle),
     /// The operation; it returns once the worker is idle again (a `compact` reply comes after
@@ -118,7 +121,7 @@ struct Scenario {
 
 /// The calls the operation makes on a fault-free disk.
 fn clean_trace(scenario: &Scenario) -> Vec<Io> {
-    let mut world = World::new(options(), START_MS);
+    let mut world = World::new((scenario.options)(), START_MS);
     let store = world.open().unwrap();
     let mut oracle = Oracle::new();
     (scenario.setup)(&store, &mut oracle);
@@ -209,7 +212,7 @@ fn assert_recovered(
 }
 
 fn run_point(scenario: &Scenario, point: &Point<'_>) {
-    let mut world = World::new(options(), START_MS);
+    let mut world = World::new((scenario.options)(), START_MS);
     let store = world.open().unwrap();
     let mut oracle = Oracle::new();
     (scenario.setup)(&store, &mut oracle);
@@ -236,6 +239,9 @@ fn run_point(scenario: &Scenario, point: &Point<'_>) {
         assert!(store.poisoned().is_none(), "{point}");
     }
     assert_reads(&store, &oracle, point);
+    // Every reopen replays into the active memtable and starts no background flush, so its
+    // tables folder can be compared with its manifest at any moment.
+    world.options = options();
 
     match point.then {
         Then::PowerCut(mode) => {
@@ -300,12 +306,13 @@ fn sweep(scenario: &Scenario) {
     eprintln!("{}: {points} crash points over {} traced calls", scenario.name, trace.len());
 }
 
-/// The calls that write table `id` and make it durable under its name.
+/// The calls that write table `id` (no sync: a flush or a merge), then make it durable under
+/// its name (a checkpoint; with more tables, each is synced before the one `sync-dir`).
 macro_rules! table_written {
     ($id:literal) => {
         [
-            concat!("sync /data/tables/", $id, ".sst.tmp"),
             concat!("rename /data/tables/", $id, ".sst.tmp -> /data/tables/", $id, ".sst"),
+            concat!("sync /data/tables/", $id, ".sst"),
             "sync-dir /data/tables",
         ]
     };
@@ -322,6 +329,7 @@ fn first_flush() -> Scenario {
     const T1: [&str; 3] = table_written!("00000000000000000001");
     Scenario {
         name: "first flush",
+        options,
         setup: |store, oracle| fill(store, oracle, 10),
         op: LogStore::compact,
         closes: false,
@@ -345,6 +353,7 @@ fn flush_then_merge() -> Scenario {
     const T3: [&str; 3] = table_written!("00000000000000000003");
     Scenario {
         name: "flush then merge",
+        options,
         setup: |store, oracle| {
             fill(store, oracle, 5);
             store.compact().unwrap();
@@ -382,6 +391,7 @@ fn close() -> Scenario {
     const T2: [&str; 3] = table_written!("00000000000000000002");
     Scenario {
         name: "close",
+        options,
         setup: |store, oracle| {
             fill(store, oracle, 5);
             store.compact().unwrap();
@@ -409,6 +419,61 @@ fn close() -> Scenario {
     }
 }
 
+/// Background flushes every two batches, merges of four tables, and a checkpoint only when
+/// asked; writers wait for each flush, so the worker's work is the same in every run.
+fn background_options() -> StoreOptions {
+    StoreOptions {
+        flush_threshold_entries: 6,
+        frozen_memtables_max: 1,
+        compaction: Some(CompactionOptions { fan_in: 4, ..CompactionOptions::default() }),
+        checkpoint_interval_bytes: u64::MAX,
+        ..options()
+    }
+}
+
+/// A store with table 1 durable, tables 2 and 3 flushed in the background (not durable, not in
+/// the stored manifest), and entries in the memtable; `close` flushes them as table 4, merges
+/// 1..=4 into 5, deletes 2, 3 and 4 at once (no manifest ever listed them), then checkpoints:
+/// 5 durable, the manifest naming it alone, then 1 goes, then the WAL.
+fn background_flushes_then_close() -> Scenario {
+    const T4: [&str; 3] = table_written!("00000000000000000004");
+    const T5: [&str; 3] = table_written!("00000000000000000005");
+    Scenario {
+        name: "background flushes then close",
+        options: background_options,
+        setup: |store, oracle| {
+            fill(store, oracle, 2);
+            store.flush().unwrap();
+            fill(store, oracle, 5);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while store.stats().frozen_memtables > 0 {
+                assert!(Instant::now() < deadline, "the background flush never ended");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let stats = store.stats();
+            assert_eq!((stats.tables, stats.flushes, stats.compactions), (3, 3, 0), "{stats:#?}");
+        },
+        op: LogStore::close,
+        closes: true,
+        protocol: &[
+            T4[0],
+            T5[0],
+            "remove /data/tables/00000000000000000002.sst",
+            "remove /data/tables/00000000000000000003.sst",
+            "remove /data/tables/00000000000000000004.sst",
+            T5[1],
+            T5[2],
+            MANIFEST_STORED[0],
+            MANIFEST_STORED[1],
+            MANIFEST_STORED[2],
+            "remove /data/tables/00000000000000000001.sst",
+            "sync-dir /data/tables",
+            WAL_TRUNCATED[0],
+            WAL_TRUNCATED[1],
+        ],
+    }
+}
+
 #[test]
 fn every_step_of_a_first_flush_is_a_crash_point() {
     sweep(&first_flush());
@@ -422,6 +487,43 @@ fn every_step_of_a_flush_and_a_merge_is_a_crash_point() {
 #[test]
 fn every_step_of_a_close_is_a_crash_point() {
     sweep(&close());
+}
+
+#[test]
+fn every_step_of_a_checkpoint_after_background_flushes_is_a_crash_point() {
+    sweep(&background_flushes_then_close());
+}
+
+/// Tables flushed or merged in the background are never synced: the WAL holds their entries
+/// until a checkpoint makes the live ones durable. Before it, a power cut loses no entry and
+/// leaves no table the manifest does not list.
+#[test]
+fn background_flushes_make_no_sync_and_a_power_cut_before_the_checkpoint_loses_nothing() {
+    let scenario = background_flushes_then_close();
+    let mut world = World::new(background_options(), START_MS);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    let start = world.process().trace().len();
+    (scenario.setup)(&store, &mut oracle);
+    let trace = world.process().trace().split_off(start);
+    let table_syncs: Vec<String> = trace
+        .iter()
+        .filter(|io| io.is_sync() && !io.path.starts_with("/data/wal"))
+        .map(Io::to_string)
+        .collect();
+    // The one checkpoint of the setup (its `flush`): table 1, its name, the manifest.
+    let checkpoint = [
+        "sync /data/tables/00000000000000000001.sst",
+        "sync-dir /data/tables",
+        "sync /data/MANIFEST.tmp",
+        "sync-dir /data",
+    ];
+    assert_eq!(table_syncs, checkpoint, "syncs of the setup besides the WAL's");
+    assert_eq!(common::table_files(&world.disk).len(), 3);
+    world.crash(store, CrashMode::DropUnsynced);
+    world.options = options();
+    let store = world.open().unwrap();
+    assert_recovered(&mut world, store, &mut oracle, &"power cut before the checkpoint");
 }
 
 /// The index among the scenario's syncs of its `nth` call `call`, and that call.
@@ -603,4 +705,92 @@ fn append_after_a_failed_background_wal_sync_is_refused_not_hung() {
     world.kill(Arc::into_inner(store).expect("the only handle"));
     let store = world.open().unwrap();
     assert_recovered(&mut world, store, &mut oracle, &"after the failed WAL sync");
+}
+
+/// A checkpoint flushes what writers froze while it syncs its tables, so they never wait for
+/// it; the tables of those flushes wait for the next checkpoint (the manifest it stores is the
+/// one it started with), and a power cut after it loses none of their entries.
+#[test]
+fn a_checkpoint_flushes_between_its_syncs_and_leaves_those_tables_for_the_next() {
+    let concurrent =
+        StoreOptions { compaction: None, frozen_memtables_max: 4, ..background_options() };
+    let mut world = World::new(concurrent, START_MS);
+    let store = Arc::new(world.open().unwrap());
+    let mut oracle = Oracle::new();
+    fill(&store, &mut oracle, 6); // three tables flushed in the background, none synced
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.stats().frozen_memtables > 0 {
+        assert!(Instant::now() < deadline, "the background flushes never ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(store.stats().tables, 3);
+    let start = world.process().trace().len();
+    let paused = world.process().pause_before("sync /data/tables/00000000000000000001.sst");
+    let flusher = store.clone();
+    let checkpoint = std::thread::spawn(move || flusher.flush());
+    paused.wait();
+    fill(&store, &mut oracle, 2); // freezes a memtable while the checkpoint syncs
+    paused.resume();
+    checkpoint.join().unwrap().unwrap();
+
+    let trace: Vec<String> = world.process().trace()[start..].iter().map(Io::to_string).collect();
+    let at = |call: &str| trace.iter().position(|io| io == call).unwrap_or(usize::MAX);
+    let flushed = at("rename /data/tables/00000000000000000004.sst.tmp -> \
+                      /data/tables/00000000000000000004.sst");
+    assert!(
+        at("sync /data/tables/00000000000000000001.sst") < flushed
+            && flushed < at("sync /data/tables/00000000000000000002.sst"),
+        "the flush did not run between the syncs:\n{}",
+        trace.join("\n")
+    );
+    assert!(!trace.iter().any(|io| io == "sync /data/tables/00000000000000000004.sst"));
+    assert_eq!(common::manifest_tables(&world.disk), [1, 2, 3]);
+    assert_eq!(store.stats().tables, 4);
+
+    world.crash(Arc::into_inner(store).expect("the only handle"), CrashMode::DropUnsynced);
+    world.options = options();
+    let store = world.open().unwrap();
+    assert_recovered(&mut world, store, &mut oracle, &"power cut after the checkpoint");
+}
+
+/// A merge flushes what writers froze while it runs, so they never wait behind it.
+#[test]
+fn a_merge_flushes_what_is_frozen_meanwhile() {
+    let concurrent = StoreOptions { frozen_memtables_max: 4, ..background_options() };
+    let mut world = World::new(concurrent, START_MS);
+    let store = world.open().unwrap();
+    let mut oracle = Oracle::new();
+    let wait_idle = |store: &LogStore, flushes: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.stats().frozen_memtables > 0 || store.stats().flushes < flushes {
+            assert!(Instant::now() < deadline, "the background flushes never ended");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    fill(&store, &mut oracle, 6); // tables 1, 2 and 3: one short of a merge
+    wait_idle(&store, 3);
+    let start = world.process().trace().len();
+    // Table 4's flush sets off the merge of 1..=4 into 5.
+    let paused = world.process().pause_before("create /data/tables/00000000000000000005.sst.tmp");
+    fill(&store, &mut oracle, 2);
+    paused.wait();
+    fill(&store, &mut oracle, 2); // freezes a memtable while the merge runs
+    paused.resume();
+    wait_idle(&store, 5);
+    store.flush().unwrap();
+
+    let trace: Vec<String> = world.process().trace()[start..].iter().map(Io::to_string).collect();
+    let at = |call: &str| trace.iter().position(|io| io == call).unwrap_or(usize::MAX);
+    let renamed =
+        |id: &str| at(&format!("rename /data/tables/{id}.sst.tmp -> /data/tables/{id}.sst"));
+    let flushed = renamed("00000000000000000006");
+    assert!(
+        at("create /data/tables/00000000000000000005.sst.tmp") < flushed
+            && flushed < renamed("00000000000000000005"),
+        "the flush did not run during the merge:\n{}",
+        trace.join("\n")
+    );
+    assert_eq!(common::manifest_tables(&world.disk), [5, 6]);
+    assert_holds(&store, &oracle, &"after the merge");
+    store.close().unwrap();
 }

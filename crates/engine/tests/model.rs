@@ -116,6 +116,8 @@ struct Case {
     fan_in: usize,
     frozen_memtables_max: usize,
     wal_segment_bytes_max: u64,
+    /// 1: a checkpoint after every flush; `u64::MAX`: only when asked (flush, compact, close).
+    checkpoint_interval_bytes: u64,
     block_target_bytes: u32,
     compression: Compression,
     allocation: Allocation,
@@ -179,18 +181,21 @@ fn case() -> impl Strategy<Value = Case> {
         2usize..=4,
         1usize..=3,
         prop::sample::select(vec![256u64, 1 << 10, 64 << 10]),
+        prop::sample::select(vec![1u64, 4 << 10, u64::MAX]),
         prop::sample::select(vec![64u32, 512, 16 << 10]),
         prop::sample::select(Compression::ALL.to_vec()),
         prop::sample::select(vec![Allocation::Arena, Allocation::Heap]),
         prop::bool::weighted(0.8),
     );
     (knobs, prop::collection::vec(op(), 1..150)).prop_map(|(knobs, ops)| {
-        let (flush, fan_in, frozen, segment, block, compression, allocation, sparse) = knobs;
+        let (flush, fan_in, frozen, segment, checkpoint, block, compression, allocation, sparse) =
+            knobs;
         Case {
             flush_threshold_entries: flush,
             fan_in,
             frozen_memtables_max: frozen,
             wal_segment_bytes_max: segment,
+            checkpoint_interval_bytes: checkpoint,
             block_target_bytes: block,
             compression,
             allocation,
@@ -389,6 +394,7 @@ fn run(case: &Case, durability: Durability) {
         durability,
         flush_threshold_entries: case.flush_threshold_entries,
         frozen_memtables_max: case.frozen_memtables_max,
+        checkpoint_interval_bytes: case.checkpoint_interval_bytes,
         backfill_past_ms: PAST_MS,
         backfill_future_ms: FUTURE_MS,
         allocation: case.allocation,

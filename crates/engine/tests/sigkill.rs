@@ -80,6 +80,7 @@ fn store_options(round: u32) -> StoreOptions {
         durability: Durability::Sync,
         flush_threshold_entries: [50, 100, 200][r % 3],
         frozen_memtables_max: [1, 2, 4][r / 9 % 3],
+        checkpoint_interval_bytes: [1, 64 << 10, u64::MAX][r / 27 % 3],
         compaction: Some(CompactionOptions {
             fan_in: [2, 3, 4][r / 3 % 3],
             ..CompactionOptions::default()

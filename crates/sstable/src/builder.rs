@@ -7,6 +7,16 @@
 //! `.tmp` file, which [`TableBuilder::create`] removes if it builds the same name again (an
 //! engine recovering a directory can delete every `*.tmp` it finds).
 //!
+//! [`TableBuilder::append_table`] adds a whole table whose keys all follow the ones added
+//! before by copying its blocks as they are stored, checksum-checked but not decoded: merging
+//! tables whose key ranges do not overlap (a log's tables, written in time order) costs a
+//! copy, not a decode and an encode of every entry.
+//!
+//! [`TableBuilder::finish_unsynced`] does the same without the two syncs, for a caller that
+//! keeps its own record of which tables exist and makes a table durable (an `fdatasync` of the
+//! file, then one of the directory) before that record names it: until then a crash may leave
+//! the table under either name, torn, or gone.
+//!
 //! Any I/O failure poisons the builder: every later call returns [`Error::Poisoned`], and
 //! dropping it removes the temporary file. Refused input ([`Error::UnsortedInput`],
 //! [`Error::EntryTooLarge`]) does not: the entry is simply not added.
@@ -223,64 +233,46 @@ impl TableBuilder {
         Ok(())
     }
 
-    /// Appends every block of `table` as it is stored, without decoding an entry: the way to
-    /// concatenate tables of consecutive key ranges, as compacting time-ordered tables does,
-    /// at the cost of copying bytes rather than re-encoding entries.
-    ///
-    /// `table` must have this builder's codec and compression ([`Error::IncompatibleTable`]
-    /// otherwise) and keys all greater than every key added before ([`Error::UnsortedInput`]).
-    /// A partly filled current block is written out first, so the table may hold a block
-    /// shorter than the target there. Each block's checksum is verified as it is copied: a
-    /// damaged block is an error, never carried into the new table. Entries may be added
-    /// after, with keys greater than the table's.
-    pub fn add_table(&mut self, table: &Table) -> Result<()> {
+    /// Adds every entry of `table`, whose keys must all be greater than every key added
+    /// before, by copying its blocks as they are stored: each is checked against its checksum,
+    /// none is decoded. This is how compaction concatenates tables of consecutive key ranges
+    /// (a log's tables, written in time order) at the cost of copying bytes. The block being
+    /// filled is closed first, so `table`'s blocks keep their boundaries (the new table may
+    /// hold a block shorter than the target there). `table` must have been written with this
+    /// builder's codec and compression ([`Error::FormatMismatch`]); a block beyond the
+    /// builder's limits is refused ([`Error::LimitExceeded`]), and a damaged one is
+    /// [`Error::ChecksumMismatch`], never carried into the new table (both poison the builder).
+    /// Entries may be added after, with keys greater than the table's.
+    pub fn append_table(&mut self, table: &Table) -> Result<()> {
         self.check_poisoned()?;
         let source = table.inner();
-        let (codec, compression) = (source.footer.codec_id, source.footer.compression_id);
-        if codec != self.options.codec.as_byte()
-            || compression != self.options.compression.as_byte()
-        {
-            return Err(Error::IncompatibleTable {
+        let stats = table.stats();
+        if (stats.codec, stats.compression) != (self.options.codec, self.options.compression) {
+            return Err(Error::FormatMismatch {
                 path: self.path.clone(),
                 source_path: source.path.clone(),
-                detail: format!(
-                    "it is {} with {} compression, this table {} with {}",
-                    source.codec.id(),
-                    source.compression,
-                    self.options.codec,
-                    self.options.compression
+                source_format: format!("codec {}, compression {}", stats.codec, stats.compression),
+                format: format!(
+                    "codec {}, compression {}",
+                    self.options.codec, self.options.compression
                 ),
             });
         }
-        if let Some(previous) = self.last_key
-            && table.min_key() <= previous
-        {
-            return Err(Error::UnsortedInput {
-                path: self.path.clone(),
-                previous,
-                key: table.min_key(),
-            });
-        }
-        let index_bytes = (self.index.len() + source.index.len() * INDEX_ENTRY_BYTES) as u64;
-        if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
-            return Err(Error::TableTooLarge {
-                path: self.path.clone(),
-                index_bytes,
-                limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
-            });
+        match self.last_key {
+            Some(previous) if stats.min_key <= previous => {
+                return Err(Error::UnsortedInput {
+                    path: self.path.clone(),
+                    previous,
+                    key: stats.min_key,
+                });
+            }
+            _ => {}
         }
         let result = self.copy_blocks(source);
-        self.poison_on_error(result)?;
-        if self.entry_count == 0 {
-            self.min_key = table.min_key();
-        }
-        self.last_key = Some(table.max_key());
-        self.entry_count += source.footer.entry_count;
-        self.payload_bytes += source.footer.payload_bytes;
-        Ok(())
+        self.poison_on_error(result)
     }
 
-    /// [`add_table`](Self::add_table)'s copy: the current block, then every block of `source`.
+    /// The work of [`append_table`](Self::append_table) once its input is accepted.
     fn copy_blocks(&mut self, source: &TableInner) -> Result<()> {
         if !self.block.is_empty() {
             self.finish_block()?;
@@ -290,11 +282,37 @@ impl TableBuilder {
         let mut unreleased = 0..0;
         let margin = crate::reader::VIEW_RELEASE_MARGIN_BYTES;
         let copied = (|| {
-            for (block, handle) in source.index.iter().enumerate() {
-                let stored = source.stored_block(block, &mut buf)?;
-                self.out.extend_from_slice(stored);
-                let copied = BlockHandle { offset: self.data_bytes, ..*handle };
-                copied.encode(&mut self.index);
+            for (number, handle) in source.index.iter().enumerate() {
+                let index_bytes = (self.index.len() + INDEX_ENTRY_BYTES) as u64;
+                if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
+                    return Err(Error::TableTooLarge {
+                        path: self.path.clone(),
+                        index_bytes,
+                        limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
+                    });
+                }
+                // The source was checked against its reader's limits, which may be looser.
+                let limits = [
+                    (
+                        "block bytes",
+                        handle.stored_bytes.max(handle.raw_bytes),
+                        BLOCK_BYTES_MAX_DEFAULT,
+                    ),
+                    ("entries in a block", handle.entry_count, BLOCK_ENTRIES_MAX_DEFAULT),
+                ];
+                for (what, value, limit) in limits {
+                    if value > limit {
+                        return Err(Error::LimitExceeded {
+                            path: source.path.clone(),
+                            offset: handle.offset,
+                            what,
+                            value: value.into(),
+                            limit: limit.into(),
+                        });
+                    }
+                }
+                self.out.extend_from_slice(source.stored_block(number, &mut buf)?);
+                BlockHandle { offset: self.data_bytes, ..*handle }.encode(&mut self.index);
                 self.data_bytes += u64::from(handle.stored_bytes);
                 self.raw_data_bytes += u64::from(handle.raw_bytes);
                 self.block_count += 1;
@@ -309,19 +327,39 @@ impl TableBuilder {
             Ok(())
         })();
         source.release_view(unreleased.start.saturating_sub(margin)..unreleased.end + margin);
-        copied
+        copied?;
+        let footer = &source.footer;
+        if self.entry_count == 0 {
+            self.min_key = footer.min_key;
+        }
+        self.last_key = Some(footer.max_key);
+        self.entry_count += footer.entry_count;
+        self.payload_bytes += footer.payload_bytes;
+        Ok(())
     }
 
     /// Writes the index and footer, syncs, renames to the final name and syncs the directory.
     /// Returns the new table's statistics. A table needs at least one entry.
-    pub fn finish(mut self) -> Result<TableStats> {
+    pub fn finish(self) -> Result<TableStats> {
+        self.finish_with(Sync::FileAndName)
+    }
+
+    /// Writes the index and footer and renames the file to its final name, with no sync: the
+    /// table is complete for readers of this process now, and durable only once the caller
+    /// syncs the file and then its directory (see the [module docs](self)). Returns the new
+    /// table's statistics. A table needs at least one entry.
+    pub fn finish_unsynced(self) -> Result<TableStats> {
+        self.finish_with(Sync::Nothing)
+    }
+
+    fn finish_with(mut self, sync: Sync) -> Result<TableStats> {
         self.check_poisoned()?;
         let Some(max_key) = self.last_key else {
             return Err(Error::EmptyTable { path: self.path.clone() });
         };
-        let result = self.write_tail(max_key);
+        let result = self.write_tail(max_key, sync);
         let stats = self.poison_on_error(result)?;
-        let result = self.publish();
+        let result = self.publish(sync);
         self.poison_on_error(result)?;
         Ok(stats)
     }
@@ -403,8 +441,8 @@ impl TableBuilder {
         Ok(())
     }
 
-    /// Writes the last block, the index and the footer, and syncs the file.
-    fn write_tail(&mut self, max_key: Key) -> Result<TableStats> {
+    /// Writes the last block, the index and the footer, and syncs the file if `sync` says so.
+    fn write_tail(&mut self, max_key: Key, sync: Sync) -> Result<TableStats> {
         if !self.block.is_empty() {
             self.finish_block()?;
         }
@@ -425,7 +463,9 @@ impl TableBuilder {
         self.out.extend_from_slice(&self.index);
         self.out.extend_from_slice(&footer.encode());
         self.flush_out()?;
-        self.file.sync_data().map_err(io_err("fdatasync", &self.temp_path, 0))?;
+        if sync == Sync::FileAndName {
+            self.file.sync_data().map_err(io_err("fdatasync", &self.temp_path, 0))?;
+        }
         Ok(TableStats {
             codec: self.options.codec,
             compression: self.options.compression,
@@ -441,14 +481,17 @@ impl TableBuilder {
         })
     }
 
-    /// Renames the synced file to its final name and makes the name durable.
-    fn publish(&mut self) -> Result<()> {
+    /// Renames the file to its final name, and makes the name durable if `sync` says so.
+    fn publish(&mut self, sync: Sync) -> Result<()> {
         self.fs.rename(&self.temp_path, &self.path).map_err(io_err(
             "rename to final name",
             &self.temp_path,
             0,
         ))?;
         self.done = true;
+        if sync == Sync::Nothing {
+            return Ok(());
+        }
         let dir = parent_dir(&self.path);
         if let Err(source) = self.fs.sync_dir(dir) {
             // The name may or may not survive a crash: take it back so that the caller, told
@@ -464,6 +507,15 @@ impl TableBuilder {
         }
         Ok(())
     }
+}
+
+/// What [`TableBuilder::finish_with`] makes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sync {
+    /// The file's bytes, then its final name.
+    FileAndName,
+    /// Nothing: the caller does it.
+    Nothing,
 }
 
 impl Drop for TableBuilder {

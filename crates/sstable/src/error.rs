@@ -168,23 +168,25 @@ pub enum Error {
         /// The limit ([`INDEX_BYTES_MAX_DEFAULT`](crate::INDEX_BYTES_MAX_DEFAULT)).
         limit_bytes: u64,
     },
+    /// [`TableBuilder::append_table`](crate::TableBuilder::append_table) was given a table
+    /// written with another codec or compression than the builder's.
+    #[error("cannot copy the blocks of table {} into table {}: it uses {source_format}, the builder {format}", source_path.display(), path.display())]
+    FormatMismatch {
+        /// The table being built.
+        path: PathBuf,
+        /// The table whose blocks were to be copied.
+        source_path: PathBuf,
+        /// Its codec and compression.
+        source_format: String,
+        /// The builder's.
+        format: String,
+    },
     /// [`TableBuilder::finish`](crate::TableBuilder::finish) was called without any entry: a
     /// table holds at least one.
     #[error("table {} has no entries; an empty table is not written", path.display())]
     EmptyTable {
         /// The table that was being built.
         path: PathBuf,
-    },
-    /// [`TableBuilder::add_table`](crate::TableBuilder::add_table) was given a table whose
-    /// blocks cannot be copied into this one as they are stored.
-    #[error("table {} cannot take the blocks of table {} as they are: {detail}", path.display(), source_path.display())]
-    IncompatibleTable {
-        /// The table being built.
-        path: PathBuf,
-        /// The table whose blocks were offered.
-        source_path: PathBuf,
-        /// What differs (codec or compression).
-        detail: String,
     },
     /// The final name of a new table is taken.
     #[error("table {} already exists", path.display())]

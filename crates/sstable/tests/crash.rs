@@ -206,3 +206,45 @@ fn empty_tables_and_taken_names_are_refused() {
     abandoned.abandon().unwrap();
     assert!(!fs.exists(&temp_path(&db_path("u.sst"))).unwrap());
 }
+
+/// `finish_unsynced` names the table without a sync: readable at once, gone after a crash,
+/// and durable once its file and then its directory are synced by the caller.
+#[test]
+fn unsynced_tables_are_durable_only_once_the_caller_syncs_them() {
+    let entries = sample_entries(500);
+    let path = db_path("t.sst");
+    let build = |fs: &FaultFs| {
+        let mut builder =
+            TableBuilder::create(Arc::new(fs.clone()), &path, TableOptions::default()).unwrap();
+        for entry in &entries {
+            builder.add(entry).unwrap();
+        }
+        let syncs = fs.syncs();
+        let stats = builder.finish_unsynced().unwrap();
+        assert_eq!(fs.syncs(), syncs, "finish_unsynced synced");
+        assert!(!fs.exists(&temp_path(&path)).unwrap());
+        assert_eq!(open(fs, &path).unwrap().verify().unwrap(), stats);
+        stats
+    };
+    for mode in CRASHES {
+        let fs = fault_fs();
+        build(&fs);
+        fs.crash(mode);
+        check_after_crash(&fs, &path, None);
+    }
+    // The file's bytes alone: the name may still be lost.
+    let fs = fault_fs();
+    build(&fs);
+    fs.open(&path, OpenMode::Read).unwrap().sync_data().unwrap();
+    fs.crash(CrashMode::DropUnsynced);
+    check_after_crash(&fs, &path, None);
+    // The bytes, then the name.
+    let fs = fault_fs();
+    let stats = build(&fs);
+    fs.open(&path, OpenMode::Read).unwrap().sync_data().unwrap();
+    fs.sync_dir(path.parent().unwrap()).unwrap();
+    for mode in CRASHES {
+        fs.crash(mode);
+        check_after_crash(&fs, &path, Some(stats));
+    }
+}

@@ -67,7 +67,7 @@ fn reading_a_large_table_keeps_little_of_it_mapped() {
     let copy = dir.path().join("copy.sst");
     let mut builder =
         TableBuilder::create(Arc::new(StdFs), &copy, TableOptions::default()).unwrap();
-    builder.add_table(&table).unwrap();
+    builder.append_table(&table).unwrap();
     builder.finish().unwrap();
     assert!(rss_file_bytes() <= base + (2 << 20), "a block copy leaves its pages mapped");
 }

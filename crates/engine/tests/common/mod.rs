@@ -11,7 +11,8 @@ use logstore_fs::{FileSystem, FsFile, FsLock, OpenMode};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::time::Duration;
 
 /// Where every test store lives on its `FaultFs`.
 pub const DIR: &str = "/data";
@@ -58,6 +59,36 @@ struct Process {
     /// The locks it holds; they die with it, as `flock`s do.
     locks: Mutex<Vec<HeldLock>>,
     trace: Mutex<Trace>,
+    /// A call the process stops before, until the test lets it go.
+    pause: Mutex<Option<PausePoint>>,
+}
+
+/// See [`ProcessFs::pause_before`].
+#[derive(Debug)]
+struct PausePoint {
+    call: String,
+    reached: mpsc::Sender<()>,
+    resume: mpsc::Receiver<()>,
+}
+
+/// A call the process is stopped before (or will be): [`Paused::wait`] until it gets there,
+/// then [`Paused::resume`].
+#[derive(Debug)]
+pub struct Paused {
+    reached: mpsc::Receiver<()>,
+    resume: mpsc::Sender<()>,
+}
+
+impl Paused {
+    /// Waits until the process is at the call (panics after 10 s).
+    pub fn wait(&self) {
+        self.reached.recv_timeout(Duration::from_secs(10)).expect("the paused call never came");
+    }
+
+    /// Lets the call go.
+    pub fn resume(self) {
+        let _ = self.resume.send(());
+    }
 }
 
 /// A lock the process holds, shared with the store's handle of it; taken out when either
@@ -87,6 +118,15 @@ impl Process {
         path: impl FnOnce() -> String,
         call: impl FnOnce() -> io::Result<T>,
     ) -> io::Result<T> {
+        let path = (!op.is_empty()).then(path);
+        if let Some(path) = &path {
+            let call = format!("{op} {path}");
+            let point = lock(&self.pause).take_if(|point| point.call == call);
+            if let Some(point) = point {
+                let _ = point.reached.send(());
+                let _ = point.resume.recv();
+            }
+        }
         let alive = self.alive.read().unwrap_or_else(|e| e.into_inner());
         let mut trace = lock(&self.trace);
         if !*alive || trace.calls_left == Some(0) {
@@ -96,7 +136,7 @@ impl Process {
             if let Some(left) = &mut trace.calls_left {
                 *left -= 1;
             }
-            trace.calls.push(Io { op, path: path() });
+            trace.calls.push(Io { op, path: path.expect("rendered for a traced call") });
         }
         drop(trace);
         call()
@@ -118,6 +158,7 @@ impl ProcessFs {
             alive: RwLock::new(true),
             locks: Mutex::new(Vec::new()),
             trace: Mutex::new(Trace::default()),
+            pause: Mutex::new(None),
         };
         ProcessFs { disk, process: Arc::new(process) }
     }
@@ -140,6 +181,16 @@ impl ProcessFs {
     pub fn is_dead(&self) -> bool {
         let alive = *self.process.alive.read().unwrap_or_else(|e| e.into_inner());
         !alive || lock(&self.process.trace).calls_left == Some(0)
+    }
+
+    /// The next call rendered as `call` (as in the trace: `sync /data/tables/...`), from any
+    /// thread, stops before it runs until the returned handle resumes it.
+    pub fn pause_before(&self, call: &str) -> Paused {
+        let (reached_tx, reached) = mpsc::channel();
+        let (resume, resume_rx) = mpsc::channel();
+        let point = PausePoint { call: call.to_owned(), reached: reached_tx, resume: resume_rx };
+        *lock(&self.process.pause) = Some(point);
+        Paused { reached, resume }
     }
 
     /// Every mutating call so far, in order.
