@@ -40,7 +40,9 @@ pub const RATIO_ROUNDS: usize = 20;
 pub struct EngineFigures {
     /// Entries per batch.
     pub batch_entries: usize,
-    /// Time to close the store after the reads (flushes the last memtable).
+    /// Time to close the store after the reads: it flushes the last memtable, finishes the
+    /// merges, and checkpoints (syncs every table written since the last checkpoint, which
+    /// with the default interval is every table of the run, and stores the manifest).
     pub close_ms: f64,
     /// Time of `LogStore::open` after the clean close.
     pub reopen_ms: f64,

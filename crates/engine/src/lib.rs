@@ -87,17 +87,25 @@
 //! decoding and encoding every entry.
 //!
 //! What that bought, measured with `cargo xtask bench --versions V1 --scale 1000 --memory-scale 0
-//! --runs 3` on the shared 2-core VM, the previous design (commit 8b48dc1) and this one
-//! alternating, µs per entry of durable batches of 1,000 (median of 3 runs): 11.6 then 10.3 before,
-//! 2.49 then 3.28 after, while another engineer's build loaded the disk (a 560 KB `fdatasync` took
-//! 3-4 ms); 4.89 then 2.58 before, 2.08 then 2.99 after in a quieter hour. `close` after the writes
-//! and reads (it flushes, merges and checkpoints) went from 108-671 ms to 49-75 ms per run, and the
-//! reopen after it takes 1.6-2.4 ms (medians). What remains per entry, by `callgrind` (20,000
-//! entries, `None` durability): `append_batch` costs 4,330 instructions, 2,944 of them in
-//! `Wal::submit` (2,300 in the CRC32C combination of `PayloadChecksum::of` and `seal_frame`), 646
-//! in checking metadata is a JSON object, 397 in the memtable; plus the batch's own `pwrite` and
-//! `fdatasync` of some 560 KB, which a plain loop of the two takes 0.48-0.83 ms for on a quiet disk
-//! here (0.48-0.83 µs per entry) and 3.3-3.9 ms on a loaded one.
+//! --runs 3` on the shared 2-core VM, the previous design (commit 8b48dc1) and this one alternating
+//! three times, µs per entry of durable batches of 1,000 (each the median of 3 runs; the runs in
+//! brackets): before 9.53 [9.53, 2.43, 14.18], 2.62 [3.69, 2.62, 2.46], 2.51 [2.56, 2.51, 2.48];
+//! after 1.95 [1.95, 1.86, 3.99], 2.04 [2.04, 2.02, 2.20], 2.14 [2.14, 2.06, 3.07]. Most slow runs
+//! met a disk loaded by other engineers' builds (the same run's single-writer floor, measured
+//! seconds later, took 0.8-2.3 ms per small `fdatasync` instead of about 0.25): the design before
+//! then fell dozens of flushes behind (72-93 tables left unmerged, against 37-51), and writers
+//! waited for them. `close` after the writes and reads (it flushes, merges and checkpoints) went
+//! from 125-444 ms to 54-166 ms per run. At 1,000,000 entries (`--engine-scale 0 --memory-scale
+//! 1000000`, alternating, one run each) writes went from 6.77 and 5.48 to 4.52 and 4.70 µs per
+//! entry, then to 5.84 and 3.89 (against 9.87 and 5.95 just before) once checkpoints let flushes
+//! through; peak memory above the input stayed at 30.1-31.1 MiB.
+//!
+//! What remains per entry, by `callgrind` (20,000 entries, `None` durability): `append_batch` costs
+//! 4,330 instructions, 2,944 of them in `Wal::submit` (2,300 in the CRC32C combination of
+//! `PayloadChecksum::of` and `seal_frame`), 646 in checking that metadata is a JSON object, 397 in
+//! the memtable; the writer thread is busy about 1.6 ms of CPU per batch of 1,000. Add the batch's
+//! own `pwrite` and `fdatasync` of some 560 KB, which a plain loop of the two takes 0.48-0.83 ms
+//! for on this disk when quiet and 3.3-3.9 ms when loaded.
 //!
 //! # Read path
 //! A query takes the WAL's acknowledgement watermark, then the current version (the active

@@ -530,7 +530,7 @@ impl LogStore {
 
     /// Freezes the active memtable and waits until every entry appended before is in a
     /// durable table named by the stored manifest (a checkpoint, see the crate docs), and the
-    /// WAL segments they cover are deleted.
+    /// WAL segments holding only such entries are deleted.
     pub fn flush(&self) -> Result<()> {
         let inner = &*self.inner;
         {

@@ -2,14 +2,15 @@
 //! checkpoints.
 //!
 //! One thread does all of it, in that order, so the manifest has one writer (the worker owns
-//! the [`Ledger`]); flushes go first, even in the middle of a merge ([`FROZEN_CHECK_ENTRIES`]),
-//! so writers never wait for a merge. A flush or merge writes its table without a sync, then publishes the new
-//! version to readers; an input table that no stored manifest lists is deleted at once. The
-//! tables become durable, the manifest names them, and the WAL and the replaced tables go only
-//! at a checkpoint ([`crate::checkpoint`]), which runs once enough is flushed, when a caller
-//! asks (`flush`, `compact`) and before the worker stops. A crash at any point leaves either
-//! files the next open removes (not in the stored manifest) or WAL records it replays (at or
-//! above the stored manifest's flushed point): nothing is lost or served twice.
+//! the [`Ledger`]); flushes go first, even in the middle of a merge ([`FROZEN_CHECK_ENTRIES`])
+//! or of a checkpoint, so writers never wait for either. A flush or merge writes its table
+//! without a sync, then publishes the new version to readers; an input table that no stored
+//! manifest lists is deleted at once. The tables become durable, the manifest names them, and
+//! the WAL and the replaced tables go only at a checkpoint ([`crate::checkpoint`]), which runs
+//! once enough is flushed, when a caller asks (`flush`, `compact`) and before the worker stops.
+//! A crash at any point leaves either files the next open removes (not in the stored manifest)
+//! or WAL records it replays (at or above the stored manifest's flushed point): nothing is lost
+//! or served twice.
 
 use crate::checkpoint::{self, Ledger};
 use crate::compaction::{self, Compaction, TableSummary};
@@ -25,10 +26,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-/// A merge flushes the memtables frozen meanwhile after every this many entries (or input
-/// table, when it copies blocks), so that
-/// writers waiting for room ([`StoreOptions::frozen_memtables_max`]) wait for one flush at most,
-/// not for a whole merge (a merge of 8 tables of 8,000 entries rewrites some 36 MB).
+/// A merge flushes the memtables frozen meanwhile after every this many entries (or every
+/// input table, when it copies blocks), so that writers waiting for room
+/// ([`StoreOptions::frozen_memtables_max`]) wait for one flush at most, not for a whole merge
+/// (a merge of 8 tables of 8,000 entries rewrites some 36 MB).
 ///
 /// [`StoreOptions::frozen_memtables_max`]: crate::StoreOptions::frozen_memtables_max
 const FROZEN_CHECK_ENTRIES: u64 = 256;
