@@ -346,7 +346,7 @@ impl TableBuilder {
 
     /// Writes the index and footer and renames the file to its final name, with no sync: the
     /// table is complete for readers of this process now, and durable only once the caller
-    /// syncs the file and then its directory (see the [module docs](self)). Returns the new
+    /// syncs the file and then its directory (see the module docs). Returns the new
     /// table's statistics. A table needs at least one entry.
     pub fn finish_unsynced(self) -> Result<TableStats> {
         self.finish_with(Sync::Nothing)

@@ -140,35 +140,39 @@
 //! 100,000 entries of `logstore_benches::entries(100_000, 42)` (messages of 16..=1,024 bytes,
 //! metadata on every other entry; 567 bytes of raw payload per entry), 16 KiB blocks, on ext4
 //! through [`logstore_fs::StdFs`], **page cache warm** (the table was just written and is read
-//! whole before timing; criterion then warms up each benchmark). Two shared vCPUs (Intel Xeon,
-//! 2 MiB L2 each), run while the machine was otherwise idle (load average 1.2); with other
-//! builds running, times rose by up to 2x.
+//! whole before timing; criterion then warms up each benchmark), read through the memory map
+//! (the default) unless marked `pread`. Two shared vCPUs (Intel Xeon, 2 MiB L2 each), load
+//! average about 1; the same VM ran a third faster earlier in the day (a `pread` scan took
+//! 0.171 µs per entry then, 0.196 in this run), so compare within a run.
 //!
 //! ```text
-//! full scan, 100,000 entries, forward      binary          17.09 ms  = 0.171 µs/entry
-//!   (criterion mean; best of 30 runs:       binary          0.169 µs/entry)
-//!                                           binary, owned   22.32 ms  = 0.223 µs/entry
-//!                                           binary, backward 18.06 ms = 0.181 µs/entry
-//!                                           binary, keys only 8.57 ms = 0.086 µs/entry
-//!                                           binary + LZ4    39.21 ms  = 0.392 µs/entry
-//!                                           CBOR            30.72 ms  = 0.307 µs/entry
-//!                                           JSON            41.09 ms  = 0.411 µs/entry
-//! newest 1,000 of 100,000 entries           binary, range from the 1,000th-newest key: 120.8 µs
-//!                                           binary, backward scan stopped at 1,000:    147.8 µs
-//!                                           binary + LZ4 384.1 µs, CBOR 289.5 µs, JSON 358.6 µs
-//! Table::open (footer + 217 KB index)       102.2 µs
-//! scan read-ahead limit 16 KiB / 64 KiB / 256 KiB / 1 MiB / 4 MiB:
-//!                                           23.66 / 20.21 / 17.09 / 19.84 / 20.23 ms
+//! full scan, 100,000 entries, forward      binary          17.36 ms  = 0.174 µs/entry
+//!   (best of 30 runs: map 0.179 µs/entry, pread 0.190; medians 0.184 and 0.196)
+//!                                           binary, owned   18.17 ms  = 0.182 µs/entry
+//!                                           binary, backward 12.29 ms = 0.123 µs/entry
+//!                                           binary, keys only 6.79 ms = 0.068 µs/entry
+//!                                           binary, verify  16.88 ms  = 0.169 µs/entry
+//!                                           binary + LZ4    55.77 ms  = 0.558 µs/entry
+//!                                           CBOR            29.76 ms  = 0.298 µs/entry
+//!                                           JSON            50.20 ms  = 0.502 µs/entry
+//! newest 1,000 of 100,000 entries           binary, range from the 1,000th-newest key: 132.0 µs
+//!                                             (best of 300: map 134.7 µs, pread 151.2 µs)
+//!                                           binary, backward scan stopped at 1,000:    100.8 µs
+//!                                           binary + LZ4 515.3 µs, CBOR 275.0 µs, JSON 333.8 µs
+//! Table::open (footer + 217 KB index)       107.2 µs
+//! pread scan, read-ahead limit 16 KiB / 64 KiB / 256 KiB / 1 MiB / 4 MiB:
+//!                                           19.08 / 23.39 / 17.23 / 18.39 / 21.12 ms
 //! ```
 //!
-//! The full scan misses its target of 0.15 µs per entry by 14%. Each entry's 567 bytes go
-//! through three passes no `pread`-based reader of a checksummed format of UTF-8 text avoids,
-//! which the same benchmark times alone over the same data (`sstable/floor_100k`): the copy
-//! out of the page cache (4.26 ms), CRC32C (3.51 ms) and UTF-8 validation by the codec
-//! (8.20 ms): 0.160 µs per entry before any parsing. The table's own work (index search, record
-//! parsing, cursor) adds about 0.01 µs per entry over that. Re-parsing every entry's metadata
-//! JSON, which range reads leave to [`Table::verify`] (codec `decode_trusted`), would cost a
-//! quarter more: `verify` takes 22.41 ms against 17.74 ms for the scan in the same run.
+//! The full scan misses its target of 0.15 µs per entry (by 16% in this run). Each entry's 567
+//! bytes go through passes no reader of a checksummed format of UTF-8 text avoids, which the
+//! same benchmark times alone over the same data (`sstable/floor_100k`): the copy out of the
+//! page cache (4.68 ms; the memory map saves it, but a scan then maps and releases the pages it
+//! passes, which costs about as much), CRC32C (3.87 ms) and UTF-8 validation (`simdutf8`,
+//! 9.48 ms over entries scattered in memory; within a block just checksummed, much less). Kept
+//! mapped instead of released, a mapped scan measured 0.150-0.164 µs per entry against
+//! 0.172-0.186 through `pread` in the same runs, at the cost of the process's resident memory
+//! growing by every table page it reads (see [`ReadOptions::mmap`]).
 //!
 //! Size against the raw payload, defined as Σ (16-byte key + message bytes + metadata bytes):
 //!
