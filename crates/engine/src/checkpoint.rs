@@ -28,7 +28,9 @@
 //! does not list before it replays the WAL.
 //!
 //! # When
-//! A checkpoint runs after [`StoreOptions::checkpoint_interval_bytes`] of flushed tables
+//! A checkpoint runs after [`StoreOptions::checkpoint_interval_bytes`] of flushed tables, or
+//! once as many bytes of stored tables were merged away (their files are deleted only by a
+//! checkpoint, so this bounds the disk a merge's inputs and output hold together)
 //! ([`Ledger::due`]), and whenever a caller asks for durable tables: `LogStore::flush`,
 //! `LogStore::compact` and `close`. A flush costs no sync of its own, only the table's
 //! writes; a checkpoint costs two syncs per table it covers plus six. The WAL deletes whole
@@ -113,9 +115,19 @@ impl Ledger {
         self.next.tables.push(table);
     }
 
-    /// Whether enough was flushed since the last checkpoint to run one unasked.
+    /// Whether a checkpoint should run unasked: `interval_bytes` of tables flushed since the
+    /// last one (the WAL it lets go), or as much disk held by tables merged away since then
+    /// (their files go only at a checkpoint: without this, a store whose merges outgrow the
+    /// interval would keep both a merge's inputs and its output on disk until the next flush
+    /// interval, up to twice its size).
     pub(crate) fn due(&self, interval_bytes: u64) -> bool {
-        self.flushed_bytes >= interval_bytes
+        self.flushed_bytes >= interval_bytes || self.doomed_bytes() >= interval_bytes
+    }
+
+    /// Bytes of the tables whose files go at the next checkpoint.
+    fn doomed_bytes(&self) -> u64 {
+        let doomed = self.stored.tables.iter().filter(|t| self.doomed.contains(&t.id));
+        doomed.map(|t| t.bytes).sum()
     }
 }
 
@@ -210,6 +222,18 @@ mod tests {
         assert_eq!((ledger.next.flushed_seq, ledger.next.clock_ms), (30, 7));
         assert_eq!((ledger.next.next_table_id, &ledger.unsynced[..]), (4, &[2, 3][..]));
         assert_eq!(ledger.stored, stored_with(&[1]), "nothing stored until a checkpoint");
+    }
+
+    #[test]
+    fn tables_merged_away_make_a_checkpoint_due() {
+        let mut ledger = Ledger::new(stored_with(&[1]));
+        let bytes = ledger.stored.tables[0].bytes;
+        assert!(bytes > 0);
+        let merged = ledger.take_table_id();
+        assert!(ledger.replaced(&[1], Some(record(merged, bytes))).is_empty());
+        // Nothing flushed, but table 1's bytes wait for a checkpoint to be deleted.
+        assert!(ledger.due(bytes));
+        assert!(!ledger.due(bytes + 1));
     }
 
     #[test]

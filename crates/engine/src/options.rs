@@ -42,7 +42,8 @@ pub struct StoreOptions {
     pub frozen_memtables_max: usize,
     /// The worker checkpoints (syncs the tables written since the last checkpoint, stores the
     /// manifest naming them, deletes the WAL segments they cover) once flushes since the last
-    /// one wrote this many bytes of tables; `flush`, `compact` and `close` checkpoint too.
+    /// one wrote this many bytes of tables, or merges replaced this many bytes of stored tables
+    /// (whose files only a checkpoint deletes); `flush`, `compact` and `close` checkpoint too.
     /// Bounds the WAL a crash makes the next open replay (this much, plus the memtables).
     pub checkpoint_interval_bytes: u64,
     /// Size limits on each entry's message and metadata.
