@@ -60,7 +60,8 @@ pub struct StoreOptions {
     pub allocation: Allocation,
     /// How tables are written: codec, compression, block size.
     pub table: TableOptions,
-    /// Limits on what table reads believe.
+    /// How tables are read: limits on what reads believe, read-ahead, and whether tables are
+    /// read in place through a memory map (`mmap`, on by default).
     pub table_read: ReadOptions,
     /// Reads use each table's sparse index to find their blocks, and skip tables outside the
     /// query's time range (the default). Off, every table is scanned from its first entry and
