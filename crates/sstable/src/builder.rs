@@ -23,11 +23,13 @@
 
 use crate::block::BlockWriter;
 use crate::compression::{self, Compression};
+use crate::cursor::Direction::Forward;
 use crate::error::{Error, Result, io_err};
 use crate::format::{self, BlockHandle, Footer, INDEX_ENTRY_BYTES, KEY_BYTES};
 use crate::options::{
     BLOCK_BYTES_MAX_DEFAULT, BLOCK_ENTRIES_MAX_DEFAULT, INDEX_BYTES_MAX_DEFAULT, TableOptions,
 };
+use crate::reader::ViewWindow;
 use crate::stats::TableStats;
 use crate::table::{Table, TableInner};
 use logstore_entry::{Entry, EntryCodec, Key};
@@ -278,19 +280,10 @@ impl TableBuilder {
             self.finish_block()?;
         }
         let mut buf = Vec::new();
-        // The source's view read since the last release (see `reader::VIEW_RELEASE_BYTES`).
-        let mut unreleased = 0..0;
-        let margin = crate::reader::VIEW_RELEASE_MARGIN_BYTES;
+        let mut window = ViewWindow::default();
         let copied = (|| {
             for (number, handle) in source.index.iter().enumerate() {
-                let index_bytes = (self.index.len() + INDEX_ENTRY_BYTES) as u64;
-                if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
-                    return Err(Error::TableTooLarge {
-                        path: self.path.clone(),
-                        index_bytes,
-                        limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
-                    });
-                }
+                self.check_index_room()?;
                 // The source was checked against its reader's limits, which may be looser.
                 let limits = [
                     (
@@ -311,22 +304,19 @@ impl TableBuilder {
                         });
                     }
                 }
+                window.touch(source, handle.offset as usize..handle.end() as usize, Forward);
                 self.out.extend_from_slice(source.stored_block(number, &mut buf)?);
                 BlockHandle { offset: self.data_bytes, ..*handle }.encode(&mut self.index);
                 self.data_bytes += u64::from(handle.stored_bytes);
                 self.raw_data_bytes += u64::from(handle.raw_bytes);
                 self.block_count += 1;
-                unreleased.end = handle.end() as usize;
                 if self.out.len() >= WRITE_BUFFER_BYTES {
                     self.flush_out()?;
-                    let end = unreleased.end;
-                    let behind = std::mem::replace(&mut unreleased, end..end);
-                    source.release_view(behind.start.saturating_sub(margin)..behind.end);
                 }
             }
             Ok(())
         })();
-        source.release_view(unreleased.start.saturating_sub(margin)..unreleased.end + margin);
+        window.release(source);
         copied?;
         let footer = &source.footer;
         if self.entry_count == 0 {
@@ -388,8 +378,8 @@ impl TableBuilder {
         })
     }
 
-    /// Compresses and checksums the current block, queues it for writing, indexes it.
-    fn finish_block(&mut self) -> Result<()> {
+    /// Whether the index has room for one more block's entry within its limit.
+    fn check_index_room(&self) -> Result<()> {
         let index_bytes = (self.index.len() + INDEX_ENTRY_BYTES) as u64;
         if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
             return Err(Error::TableTooLarge {
@@ -398,6 +388,12 @@ impl TableBuilder {
                 limit_bytes: INDEX_BYTES_MAX_DEFAULT.into(),
             });
         }
+        Ok(())
+    }
+
+    /// Compresses and checksums the current block, queues it for writing, indexes it.
+    fn finish_block(&mut self) -> Result<()> {
+        self.check_index_room()?;
         let raw = self.block.body();
         let stored_as =
             compression::compress_block(self.options.compression, raw, &mut self.compressed);

@@ -37,6 +37,58 @@ enum Body {
     Decompressed { len: usize },
 }
 
+impl Body {
+    /// The bytes it designates, in `chunk`, `decompressed` or `table`'s view.
+    fn bytes<'a>(self, chunk: &'a [u8], decompressed: &'a [u8], table: &'a TableInner) -> &'a [u8] {
+        match self {
+            Body::InChunk { start, end } => &chunk[start..end],
+            Body::InView { start, end } => match &table.map {
+                Some(map) => &map[start..end],
+                None => unreachable!("a block was loaded from the view of a table without one"),
+            },
+            Body::Decompressed { len } => &decompressed[..len],
+        }
+    }
+}
+
+/// What a reader read of a table's view (memory map) since it last released pages: it releases
+/// what lies behind it every [`VIEW_RELEASE_BYTES`], and the rest when done.
+#[derive(Debug, Default)]
+pub(crate) struct ViewWindow {
+    /// Bytes of the view read since the last release (empty: none).
+    touched: Range<usize>,
+}
+
+impl ViewWindow {
+    /// Notes that `read` (a block's bytes) is read moving in `direction`; once the window
+    /// spans [`VIEW_RELEASE_BYTES`], releases what lies behind `read`.
+    pub fn touch(&mut self, table: &TableInner, read: Range<usize>, direction: Direction) {
+        if self.touched.is_empty() {
+            self.touched = read;
+            return;
+        }
+        self.touched = self.touched.start.min(read.start)..self.touched.end.max(read.end);
+        if self.touched.len() >= VIEW_RELEASE_BYTES {
+            let margin = VIEW_RELEASE_MARGIN_BYTES;
+            let behind = match direction {
+                Direction::Forward => self.touched.start.saturating_sub(margin)..read.start,
+                Direction::Backward => read.end..self.touched.end + margin,
+            };
+            table.release_view(behind);
+            self.touched = read;
+        }
+    }
+
+    /// Releases everything read since the last release.
+    pub fn release(&mut self, table: &TableInner) {
+        let touched = std::mem::take(&mut self.touched);
+        if !touched.is_empty() {
+            let margin = VIEW_RELEASE_MARGIN_BYTES;
+            table.release_view(touched.start.saturating_sub(margin)..touched.end + margin);
+        }
+    }
+}
+
 /// One chunk of stored blocks and one decoded block, with the buffers behind them.
 #[derive(Debug)]
 pub(crate) struct BlockReader {
@@ -53,8 +105,8 @@ pub(crate) struct BlockReader {
     block: usize,
     /// Bytes the next chunk may span (0: just one block).
     readahead_bytes: u64,
-    /// The part of the table's view read since it was last released (empty: none).
-    touched: Range<usize>,
+    /// What this reader read of the table's view since it last released pages.
+    window: ViewWindow,
 }
 
 /// A reader reading through the table's view (memory map) releases the pages behind it once
@@ -70,7 +122,7 @@ pub const VIEW_RELEASE_BYTES: usize = 1 << 20;
 /// the fault, up to 2 MiB (a PMD) on x86-64. Some of those pages lie on the side the reader
 /// already released; without this margin they would stay mapped (measured: up to 332 KiB per
 /// 550 KiB table on this machine's kernel, 6.18, with 64 KiB only).
-pub(crate) const VIEW_RELEASE_MARGIN_BYTES: usize = 2 << 20;
+const VIEW_RELEASE_MARGIN_BYTES: usize = 2 << 20;
 
 impl BlockReader {
     pub fn new() -> Self {
@@ -83,37 +135,14 @@ impl BlockReader {
             records: Vec::new(),
             block: 0,
             readahead_bytes: 0,
-            touched: 0..0,
+            window: ViewWindow::default(),
         }
     }
 
     /// Releases the pages of `table`'s view this reader read (see [`VIEW_RELEASE_BYTES`]).
     /// Call when done with the table; the loaded block's bytes must not be borrowed after.
     pub fn release_view(&mut self, table: &TableInner) {
-        let touched = std::mem::replace(&mut self.touched, 0..0);
-        if !touched.is_empty() {
-            let margin = VIEW_RELEASE_MARGIN_BYTES;
-            table.release_view(touched.start.saturating_sub(margin)..touched.end + margin);
-        }
-    }
-
-    /// Notes that the view's bytes `start..end` (a block) are read, releasing what lies behind
-    /// them in `direction` once enough has been read.
-    fn touch_view(&mut self, table: &TableInner, start: usize, end: usize, direction: Direction) {
-        if self.touched.is_empty() {
-            self.touched = start..end;
-            return;
-        }
-        self.touched = self.touched.start.min(start)..self.touched.end.max(end);
-        if self.touched.len() >= VIEW_RELEASE_BYTES {
-            let margin = VIEW_RELEASE_MARGIN_BYTES;
-            let behind = match direction {
-                Direction::Forward => self.touched.start.saturating_sub(margin)..start,
-                Direction::Backward => end..self.touched.end + margin,
-            };
-            table.release_view(behind);
-            self.touched = start..end;
-        }
+        self.window.release(table);
     }
 
     /// The loaded block's records.
@@ -125,14 +154,7 @@ impl BlockReader {
     /// The loaded block's decoded body (`table` is the table it was loaded from).
     #[inline]
     fn body<'a>(&'a self, table: &'a TableInner) -> &'a [u8] {
-        match self.body {
-            Body::InChunk { start, end } => &self.chunk[start..end],
-            Body::InView { start, end } => match &table.map {
-                Some(map) => &map[start..end],
-                None => unreachable!("a block was loaded from the view of a table without one"),
-            },
-            Body::Decompressed { len } => &self.decompressed[..len],
-        }
+        self.body.bytes(&self.chunk, &self.decompressed, table)
     }
 
     /// Decodes entry `pos` (below `records().len()`) of the loaded block, checking it as
@@ -164,7 +186,7 @@ impl BlockReader {
         let (stored, raw) = match &table.map {
             Some(map) => {
                 let (start, end) = (handle.offset as usize, handle.end() as usize);
-                self.touch_view(table, start, end, direction);
+                self.window.touch(table, start..end, direction);
                 (&map[start..end], Body::InView { start, end })
             }
             None => {
@@ -197,12 +219,7 @@ impl BlockReader {
             first_key: handle.first_key,
             last_key: handle.last_key,
         };
-        let body = match (self.body, &table.map) {
-            (Body::InChunk { start, end }, _) => &self.chunk[start..end],
-            (Body::InView { start, end }, Some(map)) => &map[start..end],
-            (Body::InView { .. }, None) => unreachable!("loaded from the view just above"),
-            (Body::Decompressed { len }, _) => &self.decompressed[..len],
-        };
+        let body = self.body.bytes(&self.chunk, &self.decompressed, table);
         if let Err((at, detail)) = block::parse(body, expected, &mut self.records) {
             self.records.clear();
             return Err(corrupt(format!("at byte {at} of the decoded block: {detail}")));
