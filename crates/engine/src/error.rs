@@ -127,11 +127,11 @@ pub enum StoreError {
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Wraps an I/O error with the operation and path.
-pub(crate) fn io_err(
+/// Wraps an I/O error with the operation and path (copied only if there is an error: this
+/// sits on every write and sync).
+pub(crate) fn io_err<'a>(
     op: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(io::Error) -> StoreError {
-    let path = path.into();
-    move |source| StoreError::Io { op, path, source }
+    path: &'a std::path::Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io { op, path: path.to_path_buf(), source }
 }

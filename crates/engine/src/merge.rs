@@ -292,9 +292,11 @@ impl Merge {
     /// Moves to the next entry in order.
     pub(crate) fn advance(&mut self) -> Result<()> {
         let Some(current) = self.current else { return Ok(()) };
+        #[cfg(debug_assertions)]
         let before = self.cursors[current].key();
         self.cursors[current].advance()?;
         let next = self.cursors[current].key();
+        #[cfg(debug_assertions)]
         debug_assert!(
             match (before, next) {
                 (Some(b), Some(n)) => (n > b) != self.descending,

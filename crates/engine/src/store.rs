@@ -220,7 +220,8 @@ impl Inner {
         Ok(writer)
     }
 
-    fn check_writable(&self) -> Result<()> {
+    /// `Poisoned` once a failure stopped writes: nothing more is written.
+    pub(crate) fn check_writable(&self) -> Result<()> {
         match self.poisoned() {
             Some(cause) => Err(StoreError::Poisoned { cause }),
             None => Ok(()),

@@ -75,7 +75,8 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
             }
         }
         let asked = stop || !checkpoint_replies.is_empty() || !compact_replies.is_empty();
-        let result = writable(inner)
+        let result = inner
+            .check_writable()
             .and_then(|()| flush_all(inner, &mut ledger))
             .and_then(|()| maintain(inner, &mut ledger))
             .and_then(|()| match compact_replies.is_empty() {
@@ -94,19 +95,11 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
             }
         }
         for reply in checkpoint_replies.into_iter().chain(compact_replies) {
-            let _ = reply.send(writable(inner));
+            let _ = reply.send(inner.check_writable());
         }
         if stop {
             return;
         }
-    }
-}
-
-/// `Poisoned` once a failure stopped writes: the worker writes nothing more.
-fn writable(inner: &Inner) -> Result<()> {
-    match inner.poisoned() {
-        Some(cause) => Err(StoreError::Poisoned { cause }),
-        None => Ok(()),
     }
 }
 
@@ -130,9 +123,10 @@ fn flush(inner: &Inner, ledger: &mut Ledger, frozen: &Arc<Frozen>) -> Result<()>
     let table = Table::open(inner.fs(), &path, inner.options.table_read)?;
     let handle = Arc::new(TableHandle { table, record: TableRecord::of(id, 0, &stats) });
     // Readers see a table's entries unfiltered: publish it only once the WAL acknowledged
-    // every one of them (the last append into the memtable may still be waiting for its sync;
-    // in `Sync` durability this joins that sync, or returns at once).
-    inner.wal.sync()?;
+    // every one of them (the last append into the memtable may still be waiting for its
+    // round; in `Sync` durability this joins that sync, or returns at once). Acknowledged,
+    // not synced: in `None` and `Batch` a flush must not sync the WAL (a checkpoint does).
+    inner.wal.wait_acknowledged(frozen.last_seq + 1)?;
     ledger.flushed(handle.record.clone(), frozen.last_seq + 1, frozen.store_ts_max);
     inner.update_version(|current| current.flushed(frozen, handle));
     inner.counters.flushes.fetch_add(1, Ordering::Relaxed);

@@ -237,3 +237,28 @@ fn paging_with_a_cursor_visits_everything_once() {
         assert_eq!(seen, expected);
     }
 }
+
+#[test]
+fn unsynced_durability_flushes_without_a_single_sync() {
+    let fs = FaultFs::new();
+    let options = StoreOptions {
+        fs: Arc::new(fs.clone()),
+        durability: Durability::None,
+        flush_threshold_entries: 100,
+        ..options()
+    };
+    let store = LogStore::open("/data", options).unwrap();
+    let before = fs.syncs();
+    for i in 0..1_000 {
+        store.append(&format!("m{i}"), None).unwrap();
+    }
+    // Ten memtables frozen: wait for their background flushes (no checkpoint is due).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.stats().flushes < 10 {
+        assert!(std::time::Instant::now() < deadline, "flushes stalled: {:?}", store.stats());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(fs.syncs(), before, "`None` durability: flushes must not sync the WAL or tables");
+    store.close().unwrap();
+    assert!(fs.syncs() > before, "close makes everything durable");
+}

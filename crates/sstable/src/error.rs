@@ -221,11 +221,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Wraps an I/O error with what was done, where.
-pub(crate) fn io_err(
+/// The path is copied only if there is an error: this sits on every read and write.
+pub(crate) fn io_err<'a>(
     op: &'static str,
-    path: &std::path::Path,
+    path: &'a std::path::Path,
     offset: u64,
-) -> impl FnOnce(io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Io { op, path, offset, source }
+) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io { op, path: path.to_path_buf(), offset, source }
 }

@@ -440,6 +440,17 @@ impl Wal {
         }
     }
 
+    /// Waits until every record below `seq_end` (of those submitted) is acknowledged, as
+    /// [`acknowledged_seq`](Self::acknowledged_seq) counts it: synced in [`Durability::Sync`],
+    /// written in the other modes, leading the round if no one else is. Unlike
+    /// [`sync`](Self::sync) it makes nothing durable that the mode does not promise.
+    pub fn wait_acknowledged(&self, seq_end: u64) -> Result<()> {
+        let state = self.shared.lock();
+        let seq_end = seq_end.min(state.next_seq);
+        let durable = matches!(self.shared.options.durability, Durability::Sync);
+        self.shared.wait_until(state, Goal::Seq { seq_end, durable })
+    }
+
     /// Makes every record appended so far durable.
     pub fn sync(&self) -> Result<()> {
         let state = self.shared.lock();
