@@ -266,18 +266,7 @@ pub fn targets(cases: &[CaseResult], rows: &[Row]) -> Vec<Target> {
                 "µs/entry",
                 2.0,
                 None,
-                format!(
-                    "append_batch, Sync, engine defaults, flushes and compactions included; \
-                     one fdatasync per batch alone costs {}",
-                    rows.iter().find(|r| r.case == Case::FloorFile.id()).map_or(
-                        "-".into(),
-                        |f| format!(
-                            "{} µs/entry here (floor-fdatasync / {})",
-                            fmt_num(f.write_us / e.batch_entries as f64),
-                            fmt_num(e.batch_entries as f64)
-                        )
-                    )
-                ),
+                "append_batch, Sync, engine defaults, flushes and compactions included".into(),
             );
             target(
                 format!("full-range read ({scale})"),

@@ -279,10 +279,33 @@ mod tests {
             count in 0u32..20,
         ) {
             let expect = Expected { entry_count: count, first_key: Key::MIN, last_key: Key::MAX };
+            let _ = parse(&body, expect, &mut Vec::new());
+        }
+
+        /// A valid block with one byte changed or cut: whatever `parse` accepts is still
+        /// in order, inside the body, and as many records as expected.
+        #[test]
+        fn damaged_blocks_parse_into_bounded_ordered_records_or_fail(
+            keys in proptest::collection::btree_set(any::<(u64, u64)>(), 1..30),
+            payload_bytes in 0usize..20,
+            at in any::<usize>(),
+            flip in 1u8..=255,
+            cut in any::<bool>(),
+        ) {
+            let entries: Vec<(Key, Vec<u8>)> =
+                keys.into_iter().map(|(t, s)| (Key::new(t, s), vec![7; payload_bytes])).collect();
+            let block = build(&entries);
+            let expect = expected(&block);
+            let mut body = block.body().to_vec();
+            let at = at % body.len();
+            if cut { body.truncate(at) } else { body[at] ^= flip }
             let mut records = Vec::new();
             if parse(&body, expect, &mut records).is_ok() {
+                prop_assert_eq!(records.len(), expect.entry_count as usize);
                 prop_assert!(records.windows(2).all(|w| w[0].key < w[1].key));
-                prop_assert!(records.iter().all(|r| r.end as usize <= body.len()));
+                prop_assert!(records.iter().all(|r| r.start <= r.end && r.end as usize <= body.len()));
+                prop_assert_eq!(records[0].key, expect.first_key);
+                prop_assert_eq!(records[records.len() - 1].key, expect.last_key);
             }
         }
     }

@@ -142,8 +142,9 @@
 //! through [`logstore_fs::StdFs`], **page cache warm** (the table was just written and is read
 //! whole before timing; criterion then warms up each benchmark), read through the memory map
 //! (the default) unless marked `pread`. Two shared vCPUs (Intel Xeon, 2 MiB L2 each), load
-//! average about 1; the same VM ran a third faster earlier in the day (a `pread` scan took
-//! 0.171 µs per entry then, 0.196 in this run), so compare within a run.
+//! average about 1. The same VM's speed moves through the day (the `pread` scan's criterion
+//! mean was 0.171 µs per entry in an earlier session, 0.172 in this run, while the best-of-30
+//! median below is 0.196), so compare within a run.
 //!
 //! ```text
 //! full scan, 100,000 entries, forward      binary          17.36 ms  = 0.174 µs/entry
