@@ -161,6 +161,9 @@ async fn ingest(
     ))
 }
 
+/// Most bytes of a request body allocated before they arrive: 1 MiB.
+const BODY_PREALLOCATE_BYTES_MAX: u64 = 1 << 20;
+
 /// Reads the whole body, refusing it with 413 as soon as it is over `bytes_max`.
 async fn read_body(
     headers: &HeaderMap,
@@ -181,7 +184,11 @@ async fn read_body(
     if let Some(declared) = declared.filter(|&d| d > bytes_max as u64) {
         return Err(too_large(declared.to_string()));
     }
-    let mut collected = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    // Believe the declared length for at most 1 MiB up front: memory beyond that is taken as
+    // bytes arrive, so a client cannot pin the body limit's worth per connection by declaring
+    // it and sending nothing.
+    let mut collected =
+        Vec::with_capacity(declared.unwrap_or(0).min(BODY_PREALLOCATE_BYTES_MAX) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             ApiError::new(
