@@ -65,7 +65,7 @@ impl Manifest {
     /// Encodes the header line and body.
     fn encode(&self) -> Vec<u8> {
         let body = serde_json::to_vec(self).expect("a manifest always serialises");
-        let crc = crc32c::crc32c(&body);
+        let crc = crc_fast::crc32_iscsi(&body);
         let mut out = format!("{MAGIC} {MANIFEST_VERSION} crc32c={crc:08x} bytes={}\n", body.len())
             .into_bytes();
         out.extend_from_slice(&body);
@@ -102,7 +102,7 @@ impl Manifest {
         if body.len() != len {
             return Err(format!("body is {} bytes, header says {len}", body.len()));
         }
-        let actual = crc32c::crc32c(body);
+        let actual = crc_fast::crc32_iscsi(body);
         if actual != crc {
             return Err(format!("checksum {actual:08x} does not match {crc:08x}"));
         }

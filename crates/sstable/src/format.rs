@@ -164,9 +164,12 @@ fn put_key(out: &mut Vec<u8>, key: Key) {
     out.extend_from_slice(&key.seq.to_le_bytes());
 }
 
-/// CRC32C, the checksum of every region.
+/// CRC32C (Castagnoli, the iSCSI polynomial), the checksum of every region. `crc-fast` folds
+/// 16 KiB blocks with carry-less multiplication (AVX-512 VPCLMULQDQ where the CPU has it) at
+/// about 4x the speed of the `crc32` instruction alone; reads verify every block they use, so
+/// this is most of a scan's CPU time after UTF-8 validation.
 pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
-    crc32c::crc32c(bytes)
+    crc_fast::crc32_iscsi(bytes)
 }
 
 /// One index entry: where a block is and what it holds.
@@ -312,6 +315,26 @@ impl Footer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The checksum is the standard CRC32C: it agrees with an independent implementation
+        /// (the `crc32c` crate) at every length and alignment, across the boundaries where the
+        /// SIMD implementation changes strategy.
+        #[test]
+        fn crc32c_is_the_standard_one(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20_000),
+            skip in 0usize..64,
+        ) {
+            let bytes = &bytes[skip.min(bytes.len())..];
+            proptest::prop_assert_eq!(crc32c(bytes), ::crc32c::crc32c(bytes));
+        }
+    }
+
+    #[test]
+    fn crc32c_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283, "the catalogue's check value");
+        assert_eq!(crc32c(b""), 0);
+    }
 
     fn footer() -> Footer {
         Footer {

@@ -3,7 +3,7 @@
 //! recovery mode and replayed, checking that recovery never panics and that what it keeps is
 //! consistent and stays usable.
 
-use crate::format::le_u32;
+use crate::format::{self, le_u32};
 use crate::{
     Durability, RECORD_HEADER_BYTES, RecoveryMode, SEGMENT_HEADER_BYTES, Wal, WalError, WalOptions,
 };
@@ -63,7 +63,7 @@ fn with_checksums_fixed(bytes: &[u8]) -> Vec<u8> {
     if out.len() < header {
         return out;
     }
-    let crc = crc32c::crc32c(&out[..header - 4]);
+    let crc = format::crc32c(&out[..header - 4]);
     out[header - 4..header].copy_from_slice(&crc.to_le_bytes());
     let mut at = header;
     while at + RECORD_HEADER_BYTES <= out.len() {
@@ -75,10 +75,7 @@ fn with_checksums_fixed(bytes: &[u8]) -> Vec<u8> {
         if end > out.len() {
             break;
         }
-        let crc = crc32c::crc32c_append(
-            crc32c::crc32c(&out[at + 4..at + RECORD_HEADER_BYTES]),
-            &out[at + RECORD_HEADER_BYTES..end],
-        );
+        let crc = format::record_checksum(&out[at..end]);
         out[at..at + 4].copy_from_slice(&crc.to_le_bytes());
         at = end;
     }

@@ -136,8 +136,7 @@ impl SegmentReader {
             });
         }
         let record = self.bytes(offset, (next - offset) as usize)?;
-        let (frame, payload) = record.split_at(RECORD_HEADER_BYTES);
-        if !header.checksum_matches(frame, payload) {
+        if !header.checksum_matches(record) {
             return Ok(Frame::Bad {
                 reason: format!("checksum mismatch in record {}", header.seq),
             });
@@ -147,7 +146,7 @@ impl SegmentReader {
                 format!("record with sequence number {} outside 1..={SEQ_MAX}", header.seq);
             return Ok(Frame::Bad { reason });
         }
-        Ok(Frame::Record { seq: header.seq, kind, payload, next })
+        Ok(Frame::Record { seq: header.seq, kind, payload: &record[RECORD_HEADER_BYTES..], next })
     }
 
     /// The offset of the first valid record at or after `from` whose sequence number is at
