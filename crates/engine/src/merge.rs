@@ -26,12 +26,15 @@ pub(crate) trait Cursor: Send {
 }
 
 impl Cursor for TableCursor {
+    #[inline]
     fn key(&self) -> Option<Key> {
         TableCursor::key(self)
     }
+    #[inline]
     fn entry(&self) -> Option<Result<Entry<'_>>> {
         TableCursor::entry(self).map(|e| e.map_err(StoreError::from))
     }
+    #[inline]
     fn advance(&mut self) -> Result<()> {
         Ok(TableCursor::advance(self)?)
     }
@@ -97,15 +100,22 @@ impl Chain {
 }
 
 impl Cursor for Chain {
+    #[inline]
     fn key(&self) -> Option<Key> {
         self.current.as_ref().and_then(TableCursor::key)
     }
+    #[inline]
     fn entry(&self) -> Option<Result<Entry<'_>>> {
         Cursor::entry(self.current.as_ref()?)
     }
+    #[inline]
     fn advance(&mut self) -> Result<()> {
         if let Some(current) = &mut self.current {
             current.advance()?;
+            // An indexed cursor only yields keys of the range: while it has one, it is settled.
+            if self.indexed && current.key().is_some() {
+                return Ok(());
+            }
         }
         self.settle()
     }
@@ -220,11 +230,42 @@ impl Cursor for MemCursor {
     }
 }
 
+/// A query's sources: a memtable, or a chain of tables. An enum rather than `dyn Cursor`, so
+/// that the merge's calls per entry are direct and inlined.
+pub(crate) enum Source {
+    Memory(MemCursor),
+    Tables(Chain),
+}
+
+impl Cursor for Source {
+    #[inline]
+    fn key(&self) -> Option<Key> {
+        match self {
+            Source::Memory(cursor) => cursor.key(),
+            Source::Tables(cursor) => cursor.key(),
+        }
+    }
+    #[inline]
+    fn entry(&self) -> Option<Result<Entry<'_>>> {
+        match self {
+            Source::Memory(cursor) => cursor.entry(),
+            Source::Tables(cursor) => cursor.entry(),
+        }
+    }
+    #[inline]
+    fn advance(&mut self) -> Result<()> {
+        match self {
+            Source::Memory(cursor) => cursor.advance(),
+            Source::Tables(cursor) => cursor.advance(),
+        }
+    }
+}
+
 /// Merges cursors into one sorted cursor with a binary heap: `O(log k)` per entry for `k`
 /// cursors; with one cursor, a plain pass-through. Keys are unique across the sources of one
 /// read (an entry lives in exactly one memtable or table of a version).
-pub(crate) struct Merge {
-    cursors: Vec<Box<dyn Cursor>>,
+pub(crate) struct Merge<C> {
+    cursors: Vec<C>,
     /// Cursors other than the current one that still have entries, by their next key.
     heap: BinaryHeap<Head>,
     current: Option<usize>,
@@ -255,8 +296,8 @@ impl Ord for Head {
     }
 }
 
-impl Merge {
-    pub(crate) fn new(cursors: Vec<Box<dyn Cursor>>, descending: bool) -> Merge {
+impl<C: Cursor> Merge<C> {
+    pub(crate) fn new(cursors: Vec<C>, descending: bool) -> Merge<C> {
         let mut merge = Merge {
             heap: BinaryHeap::with_capacity(cursors.len()),
             cursors,
@@ -285,11 +326,13 @@ impl Merge {
     }
 
     /// The current entry.
+    #[inline]
     pub(crate) fn entry(&self) -> Option<Result<Entry<'_>>> {
         self.cursors[self.current?].entry()
     }
 
     /// Moves to the next entry in order.
+    #[inline]
     pub(crate) fn advance(&mut self) -> Result<()> {
         let Some(current) = self.current else { return Ok(()) };
         #[cfg(debug_assertions)]
@@ -351,14 +394,14 @@ mod tests {
             descending: bool,
         ) {
             let mut all = BTreeSet::new();
-            let mut cursors: Vec<Box<dyn Cursor>> = Vec::new();
+            let mut cursors = Vec::new();
             for (i, set) in sets.iter().enumerate() {
                 // Keys unique across sources, as in a store: make seq carry the source.
                 let mut keys: Vec<Key> = set.iter().map(|&(t, s)| Key::new(t, s * 10 + i as u64)).collect();
                 all.extend(keys.iter().copied());
                 if descending { keys.reverse(); }
                 let entries = keys.into_iter().map(|k| Entry::new(k, "m", None::<&str>)).collect();
-                cursors.push(Box::new(VecCursor(entries, 0)));
+                cursors.push(VecCursor(entries, 0));
             }
             let mut merge = Merge::new(cursors, descending);
             let mut merged = Vec::new();

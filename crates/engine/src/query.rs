@@ -1,7 +1,7 @@
 //! Queries: a time range, an order, a limit, filters, and a resume cursor.
 
 use crate::error::{Result, StoreError};
-use crate::merge::Merge;
+use crate::merge::{Merge, Source};
 use crate::version::Version;
 use logstore_entry::{Entry, Key};
 use serde_json::{Map, Value};
@@ -173,7 +173,7 @@ impl Filter {
 /// Use [`QueryIter::next_entry`] to borrow each entry without a copy, or the `Iterator`
 /// implementation for owned entries. The first error ends the stream.
 pub struct QueryIter {
-    merge: Option<Merge>,
+    merge: Option<Merge<Source>>,
     filter: Filter,
     remaining: usize,
     started: bool,
@@ -183,7 +183,11 @@ pub struct QueryIter {
 }
 
 impl QueryIter {
-    pub(crate) fn new(merge: Option<Merge>, query: &Query, version: Arc<Version>) -> QueryIter {
+    pub(crate) fn new(
+        merge: Option<Merge<Source>>,
+        query: &Query,
+        version: Arc<Version>,
+    ) -> QueryIter {
         QueryIter {
             merge,
             filter: Filter::new(query),

@@ -4,7 +4,7 @@ use crate::checkpoint::Ledger;
 use crate::clock::MonotonicClock;
 use crate::error::{Result, StoreError, io_err};
 use crate::manifest::{Manifest, TableRecord};
-use crate::merge::{Chain, Cursor, MemCursor, Merge, chains};
+use crate::merge::{Chain, Cursor, MemCursor, Merge, Source, chains};
 use crate::options::StoreOptions;
 use crate::query::{Order, Query, QueryIter};
 use crate::version::{Frozen, TableHandle, Version};
@@ -503,13 +503,13 @@ impl LogStore {
         let descending = query.order == Order::Descending;
         let direction = if descending { Direction::Backward } else { Direction::Forward };
 
-        let mut cursors: Vec<Box<dyn Cursor>> = Vec::new();
+        let mut cursors = Vec::new();
         let snapshots = std::iter::once(version.active.snapshot())
             .chain(version.frozen.iter().map(|f| f.snapshot.clone()));
         for snapshot in snapshots {
             let cursor = MemCursor::new(snapshot, range.clone(), descending, visible_below_seq);
             if cursor.key().is_some() {
-                cursors.push(Box::new(cursor));
+                cursors.push(Source::Memory(cursor));
             }
         }
         let indexed = inner.options.use_sparse_index;
@@ -522,7 +522,7 @@ impl LogStore {
         for chain in chains(tables, descending) {
             let cursor = Chain::new(chain, range.clone(), direction, indexed)?;
             if cursor.key().is_some() {
-                cursors.push(Box::new(cursor));
+                cursors.push(Source::Tables(cursor));
             }
         }
         let merge = Merge::new(cursors, descending);

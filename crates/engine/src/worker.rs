@@ -16,7 +16,7 @@ use crate::checkpoint::{self, Ledger};
 use crate::compaction::{self, Compaction, TableSummary};
 use crate::error::{Result, StoreError, io_err};
 use crate::manifest::TableRecord;
-use crate::merge::{Chain, Cursor, Merge, chains};
+use crate::merge::{Chain, Merge, chains};
 use crate::store::Inner;
 use crate::version::{Frozen, TableHandle, Version};
 use crossbeam_channel::{Receiver, Sender};
@@ -209,10 +209,7 @@ fn merge_tables(inner: &Inner, ledger: &mut Ledger, choice: &Compaction) -> Resu
         let everything = Key::MIN..=Key::MAX;
         let cursors = chains
             .into_iter()
-            .map(|chain| {
-                Ok(Box::new(Chain::new(chain, everything.clone(), Direction::Forward, true)?)
-                    as Box<dyn Cursor>)
-            })
+            .map(|chain| Chain::new(chain, everything.clone(), Direction::Forward, true))
             .collect::<Result<Vec<_>>>()?;
         let mut merge = Merge::new(cursors, false);
         let mut merged_entries: u64 = 0;
