@@ -9,11 +9,11 @@
 
 use crate::error::{Result, StoreError};
 use logstore_entry::{Entry, Key};
-use logstore_memtable::Snapshot;
+use logstore_memtable::{Snapshot, SnapshotCursor};
 use logstore_sstable::{Direction, Table, TableCursor};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::ops::{Bound, RangeInclusive};
+use std::ops::RangeInclusive;
 
 /// A position in a sorted sequence of entries.
 pub(crate) trait Cursor: Send {
@@ -141,23 +141,12 @@ pub(crate) fn chains(mut tables: Vec<Table>, descending: bool) -> Vec<Vec<Table>
     chains
 }
 
-/// Entries of a memtable snapshot within a key range, in batches copied out of the snapshot
-/// (a memtable holds at most a flush's worth of entries), skipping entries not yet
-/// acknowledged (sequence number at or above `visible_below_seq`).
+/// Entries of a memtable snapshot within a key range, lent from the snapshot (no copy),
+/// skipping entries not yet acknowledged (sequence number at or above `visible_below_seq`).
 pub(crate) struct MemCursor {
-    snapshot: Snapshot,
-    batch: Vec<Entry<'static>>,
-    at: usize,
-    /// What is left to read, as bounds on keys.
-    lo: Bound<Key>,
-    hi: Bound<Key>,
-    descending: bool,
+    cursor: SnapshotCursor,
     visible_below_seq: u64,
-    exhausted: bool,
 }
-
-/// Entries copied from a memtable at a time.
-const MEM_BATCH_ENTRIES: usize = 256;
 
 impl MemCursor {
     pub(crate) fn new(
@@ -166,66 +155,32 @@ impl MemCursor {
         descending: bool,
         visible_below_seq: u64,
     ) -> MemCursor {
-        let mut cursor = MemCursor {
-            snapshot,
-            batch: Vec::new(),
-            at: 0,
-            lo: Bound::Included(*range.start()),
-            hi: Bound::Included(*range.end()),
-            descending,
-            visible_below_seq,
-            exhausted: false,
-        };
-        cursor.refill();
+        let mut cursor =
+            MemCursor { cursor: snapshot.cursor(range, descending), visible_below_seq };
+        cursor.skip_unacknowledged();
         cursor
     }
 
-    fn refill(&mut self) {
-        self.batch.clear();
-        self.at = 0;
-        while self.batch.is_empty() && !self.exhausted {
-            let range = self.snapshot.range((self.lo, self.hi));
-            let mut taken = 0;
-            let mut last = None;
-            let visible = self.visible_below_seq;
-            let mut take = |entry: Entry<'_>, batch: &mut Vec<Entry<'static>>| {
-                taken += 1;
-                last = Some(entry.key);
-                if entry.key.seq < visible {
-                    batch.push(entry.into_owned());
-                }
-            };
-            if self.descending {
-                range.rev().take(MEM_BATCH_ENTRIES).for_each(|e| take(e, &mut self.batch));
-            } else {
-                range.take(MEM_BATCH_ENTRIES).for_each(|e| take(e, &mut self.batch));
-            }
-            match last {
-                Some(key) if taken == MEM_BATCH_ENTRIES => {
-                    if self.descending {
-                        self.hi = Bound::Excluded(key);
-                    } else {
-                        self.lo = Bound::Excluded(key);
-                    }
-                }
-                _ => self.exhausted = true,
-            }
+    fn skip_unacknowledged(&mut self) {
+        while self.cursor.key().is_some_and(|key| key.seq >= self.visible_below_seq) {
+            self.cursor.advance();
         }
     }
 }
 
 impl Cursor for MemCursor {
+    #[inline]
     fn key(&self) -> Option<Key> {
-        self.batch.get(self.at).map(|e| e.key)
+        self.cursor.key()
     }
+    #[inline]
     fn entry(&self) -> Option<Result<Entry<'_>>> {
-        self.batch.get(self.at).map(|e| Ok(e.borrowed()))
+        self.cursor.entry().map(Ok)
     }
+    #[inline]
     fn advance(&mut self) -> Result<()> {
-        self.at += 1;
-        if self.at >= self.batch.len() {
-            self.refill();
-        }
+        self.cursor.advance();
+        self.skip_unacknowledged();
         Ok(())
     }
 }

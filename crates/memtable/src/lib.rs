@@ -146,7 +146,7 @@ pub use options::{
     Allocation, CHUNK_ENTRIES_MAX_DEFAULT, CHUNK_TEXT_BYTES_DEFAULT, ENTRIES_MAX_DEFAULT,
     MemtableOptions, PAYLOAD_BYTES_MAX_CEILING, PAYLOAD_BYTES_MAX_DEFAULT,
 };
-pub use snapshot::{Range, Snapshot};
+pub use snapshot::{Range, Snapshot, SnapshotCursor};
 
 use logstore_entry::Key;
 

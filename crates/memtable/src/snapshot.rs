@@ -53,13 +53,24 @@ impl Snapshot {
     }
 
     /// The sorted sequences the entries are in: the in-order log, then each straggler run,
-    /// then the straggler buffer. Keys are unique across all of them.
+    /// then the straggler buffer (indexes `0..sequence_count()`). Keys are unique across all
+    /// of them; a sequence may be empty.
+    fn sequence(&self, index: usize) -> Sequence<'_> {
+        match index {
+            0 => Sequence { head: &self.sealed, tail: self.open.as_slice() },
+            i if i <= self.runs.len() => {
+                Sequence { head: std::slice::from_ref(&self.runs[i - 1]), tail: &[] }
+            }
+            _ => Sequence { head: self.buffer.as_slice(), tail: &[] },
+        }
+    }
+
+    fn sequence_count(&self) -> usize {
+        self.runs.len() + 2
+    }
+
     fn sequences(&self) -> impl Iterator<Item = Sequence<'_>> {
-        let log = Sequence { head: &self.sealed, tail: self.open.as_slice() };
-        let runs =
-            self.runs.iter().map(|run| Sequence { head: std::slice::from_ref(run), tail: &[] });
-        let buffer = Sequence { head: self.buffer.as_slice(), tail: &[] };
-        std::iter::once(log).chain(runs).chain([buffer]).filter(|s| s.len() > 0)
+        (0..self.sequence_count()).map(|index| self.sequence(index)).filter(|s| s.len() > 0)
     }
 
     /// The entry with `key`, borrowing its text from the snapshot: O(log n) per sorted
@@ -78,23 +89,17 @@ impl Snapshot {
     /// Costs one allocation (a cursor per sorted sequence) and O(log n) per sequence to find
     /// the bounds; each step then compares the keys at the heads of the sequences.
     pub fn range(&self, range: impl RangeBounds<Key>) -> Range<'_> {
-        let cursors = self
-            .sequences()
-            .filter_map(|sequence| {
-                let front = match range.start_bound() {
-                    Bound::Included(start) => sequence.seek(|k| k < start),
-                    Bound::Excluded(start) => sequence.seek(|k| k <= start),
-                    Bound::Unbounded => Position::START,
-                };
-                let back = match range.end_bound() {
-                    Bound::Included(end) => sequence.seek(|k| k <= end),
-                    Bound::Excluded(end) => sequence.seek(|k| k < end),
-                    Bound::Unbounded => sequence.end(),
-                };
-                (front < back).then_some(Cursor { sequence, front, back })
-            })
-            .collect();
-        Range { cursors }
+        Range { snapshot: self, heads: Heads::new(self, range) }
+    }
+
+    /// A cursor over the entries with keys in `range`, ascending or `descending`, that owns a
+    /// clone of this snapshot (a few `Arc`s): it is `'static` and `Send`, unlike [`Range`],
+    /// and lends each entry from the snapshot without copying it. Same costs as
+    /// [`range`](Self::range).
+    pub fn cursor(&self, range: impl RangeBounds<Key>, descending: bool) -> SnapshotCursor {
+        let mut heads = Heads::new(self, range);
+        let current = if descending { heads.next_back(self) } else { heads.next(self) };
+        SnapshotCursor { snapshot: self.clone(), heads, descending, current }
     }
 
     /// Every entry, ascending (`.rev()` for descending).
@@ -197,26 +202,45 @@ impl<'s> Sequence<'s> {
 
 /// The part of one sequence still to be yielded: `front..back`, never empty.
 #[derive(Clone, Debug)]
-struct Cursor<'s> {
-    sequence: Sequence<'s>,
+struct Cursor {
+    /// Which of the snapshot's sequences ([`Snapshot::sequence`]).
+    sequence: usize,
     front: Position,
     back: Position,
 }
 
-/// Entries of a [`Snapshot`] in a key range, in key order; double-ended.
-///
-/// Made by [`Snapshot::range`] and [`Snapshot::iter`]. The entries borrow their text from the
-/// snapshot.
+/// What is left of a range: a cursor per sorted sequence with entries left (exhausted ones are
+/// removed). It names sequences by index, so [`Range`] (borrowing its snapshot) and
+/// [`SnapshotCursor`] (owning one) share it.
 #[derive(Clone, Debug)]
-pub struct Range<'s> {
-    /// One per sorted sequence with entries left; exhausted cursors are removed.
-    cursors: Vec<Cursor<'s>>,
+struct Heads {
+    cursors: Vec<Cursor>,
 }
 
-impl<'s> Range<'s> {
+impl Heads {
+    fn new(snapshot: &Snapshot, range: impl RangeBounds<Key>) -> Heads {
+        let cursors = (0..snapshot.sequence_count())
+            .filter_map(|index| {
+                let sequence = snapshot.sequence(index);
+                let front = match range.start_bound() {
+                    Bound::Included(start) => sequence.seek(|k| k < start),
+                    Bound::Excluded(start) => sequence.seek(|k| k <= start),
+                    Bound::Unbounded => Position::START,
+                };
+                let back = match range.end_bound() {
+                    Bound::Included(end) => sequence.seek(|k| k <= end),
+                    Bound::Excluded(end) => sequence.seek(|k| k < end),
+                    Bound::Unbounded => sequence.end(),
+                };
+                (front < back).then_some(Cursor { sequence: index, front, back })
+            })
+            .collect();
+        Heads { cursors }
+    }
+
     /// The cursor whose next key (from the front, or from the back) comes first in that
     /// direction.
-    fn pick(&self, order: Ordering, key_of: impl Fn(&Cursor<'s>) -> Key) -> Option<usize> {
+    fn pick(&self, order: Ordering, key_of: impl Fn(&Cursor) -> Key) -> Option<usize> {
         let mut best: Option<(usize, Key)> = None;
         for (index, cursor) in self.cursors.iter().enumerate() {
             let key = key_of(cursor);
@@ -226,39 +250,121 @@ impl<'s> Range<'s> {
         }
         best.map(|(index, _)| index)
     }
+
+    /// Takes the smallest entry left: its sequence and position.
+    fn next(&mut self, snapshot: &Snapshot) -> Option<(usize, Position)> {
+        let index = self.pick(Ordering::Less, |c| snapshot.sequence(c.sequence).key(c.front))?;
+        let cursor = &mut self.cursors[index];
+        let taken = (cursor.sequence, cursor.front);
+        cursor.front = snapshot.sequence(cursor.sequence).next(cursor.front);
+        if cursor.front >= cursor.back {
+            self.cursors.swap_remove(index);
+        }
+        Some(taken)
+    }
+
+    /// Takes the largest entry left: its sequence and position.
+    fn next_back(&mut self, snapshot: &Snapshot) -> Option<(usize, Position)> {
+        let index = self.pick(Ordering::Greater, |c| {
+            let sequence = snapshot.sequence(c.sequence);
+            sequence.key(sequence.previous(c.back))
+        })?;
+        let cursor = &mut self.cursors[index];
+        cursor.back = snapshot.sequence(cursor.sequence).previous(cursor.back);
+        let taken = (cursor.sequence, cursor.back);
+        if cursor.front >= cursor.back {
+            self.cursors.swap_remove(index);
+        }
+        Some(taken)
+    }
+}
+
+/// Entries of a [`Snapshot`] in a key range, in key order; double-ended.
+///
+/// Made by [`Snapshot::range`] and [`Snapshot::iter`]. The entries borrow their text from the
+/// snapshot.
+#[derive(Clone, Debug)]
+pub struct Range<'s> {
+    snapshot: &'s Snapshot,
+    heads: Heads,
 }
 
 impl<'s> Iterator for Range<'s> {
     type Item = Entry<'s>;
 
     fn next(&mut self) -> Option<Entry<'s>> {
-        let index = self.pick(Ordering::Less, |c| c.sequence.key(c.front))?;
-        let cursor = &mut self.cursors[index];
-        let entry = cursor.sequence.entry(cursor.front);
-        cursor.front = cursor.sequence.next(cursor.front);
-        if cursor.front >= cursor.back {
-            self.cursors.swap_remove(index);
-        }
-        Some(entry)
+        let (sequence, at) = self.heads.next(self.snapshot)?;
+        Some(self.snapshot.sequence(sequence).entry(at))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (usize::from(!self.cursors.is_empty()), None)
+        (usize::from(!self.heads.cursors.is_empty()), None)
     }
 }
 
 impl<'s> DoubleEndedIterator for Range<'s> {
     fn next_back(&mut self) -> Option<Entry<'s>> {
-        let index =
-            self.pick(Ordering::Greater, |c| c.sequence.key(c.sequence.previous(c.back)))?;
-        let cursor = &mut self.cursors[index];
-        cursor.back = cursor.sequence.previous(cursor.back);
-        let entry = cursor.sequence.entry(cursor.back);
-        if cursor.front >= cursor.back {
-            self.cursors.swap_remove(index);
-        }
-        Some(entry)
+        let (sequence, at) = self.heads.next_back(self.snapshot)?;
+        Some(self.snapshot.sequence(sequence).entry(at))
     }
 }
 
 impl FusedIterator for Range<'_> {}
+
+/// A cursor over a key range of a snapshot it owns, in one direction: made by
+/// [`Snapshot::cursor`]. It lends the current entry ([`entry`](Self::entry)) from the
+/// snapshot's chunks, so reading allocates nothing per entry.
+///
+/// ```
+/// use logstore_entry::{Entry, Key};
+/// use logstore_memtable::{Allocation, Memtable};
+///
+/// let mut memtable = Memtable::with_allocation(Allocation::Heap);
+/// for seq in 1..=4 {
+///     memtable.insert(&Entry::new(Key::new(seq, seq), format!("m{seq}"), None::<&str>))?;
+/// }
+/// let mut cursor = memtable.reader().snapshot().cursor(Key::new(2, 0).., true);
+/// let mut messages = Vec::new();
+/// while let Some(entry) = cursor.entry() {
+///     messages.push(entry.message.into_owned());
+///     cursor.advance();
+/// }
+/// assert_eq!(messages, ["m4", "m3", "m2"]);
+/// # Ok::<(), logstore_memtable::MemtableError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SnapshotCursor {
+    snapshot: Snapshot,
+    heads: Heads,
+    descending: bool,
+    /// The current entry's sequence and position; `None` once exhausted.
+    current: Option<(usize, Position)>,
+}
+
+impl SnapshotCursor {
+    /// The current entry's key, or `None` once the range is exhausted.
+    #[inline]
+    pub fn key(&self) -> Option<Key> {
+        let (sequence, at) = self.current?;
+        Some(self.snapshot.sequence(sequence).key(at))
+    }
+
+    /// The current entry, borrowing its text from the snapshot, or `None` once exhausted.
+    #[inline]
+    pub fn entry(&self) -> Option<Entry<'_>> {
+        let (sequence, at) = self.current?;
+        Some(self.snapshot.sequence(sequence).entry(at))
+    }
+
+    /// Moves to the next entry in the cursor's direction (a no-op once exhausted).
+    #[inline]
+    pub fn advance(&mut self) {
+        if self.current.is_some() {
+            self.current = if self.descending {
+                self.heads.next_back(&self.snapshot)
+            } else {
+                self.heads.next(&self.snapshot)
+            };
+        }
+    }
+}

@@ -121,6 +121,21 @@ proptest! {
             let mut descending: Vec<Entry<'_>> = snapshot.range(range).rev().collect();
             descending.reverse();
             prop_assert_eq!(&descending, &expected);
+            // The owning cursor, both ways, outliving the snapshot it was made from.
+            for reverse in [false, true] {
+                let mut cursor = snapshot.clone().cursor(range, reverse);
+                let mut seen = Vec::new();
+                while let Some(entry) = cursor.entry() {
+                    prop_assert_eq!(cursor.key(), Some(entry.key));
+                    seen.push(entry.into_owned());
+                    cursor.advance();
+                }
+                prop_assert_eq!(cursor.key(), None);
+                if reverse {
+                    seen.reverse();
+                }
+                prop_assert_eq!(&seen, &expected);
+            }
         }
 
         for (ts, seq) in probes {
