@@ -101,6 +101,9 @@ struct ServeArgs {
     /// Most TCP protocol connections at once.
     #[arg(long, env = "LOGSTORE_TCP_CONNECTIONS_MAX", default_value_t = logstore_server::TCP_CONNECTIONS_MAX_DEFAULT)]
     tcp_connections_max: usize,
+    /// Seconds a TCP connection may wait for its next whole request before it is closed.
+    #[arg(long, env = "LOGSTORE_TCP_IDLE_TIMEOUT_S", default_value_t = logstore_server::TCP_IDLE_TIMEOUT_DEFAULT.as_secs())]
+    tcp_idle_timeout_s: u64,
     /// Most queries streaming at once; more wait their turn.
     #[arg(long, env = "LOGSTORE_QUERIES_MAX", default_value_t = logstore_server::QUERIES_MAX_DEFAULT)]
     queries_max: usize,
@@ -284,6 +287,7 @@ fn serve(dir: &Path, args: ServeArgs) -> Result<()> {
         auth_token: args.auth_token.filter(|t| !t.is_empty()),
         body_bytes_max: args.body_bytes_max,
         tcp_connections_max: args.tcp_connections_max,
+        tcp_idle_timeout: Duration::from_secs(args.tcp_idle_timeout_s),
         queries_max: args.queries_max,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
     };

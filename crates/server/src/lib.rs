@@ -71,6 +71,9 @@ pub const BODY_BYTES_MAX_DEFAULT: usize = 64 << 20;
 /// Default [`ServerConfig::tcp_connections_max`].
 pub const TCP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
 
+/// Default [`ServerConfig::tcp_idle_timeout`]: 5 minutes.
+pub const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
+
 /// Default [`ServerConfig::queries_max`].
 pub const QUERIES_MAX_DEFAULT: usize = 64;
 /// Default [`ServerConfig::shutdown_grace`].
@@ -89,6 +92,10 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// Most TCP connections served at once; more wait to be accepted.
     pub tcp_connections_max: usize,
+    /// A TCP connection whose next request has not arrived whole this long after the previous
+    /// reply (or the connection) is closed: idle or trickling clients cannot hold the
+    /// [`tcp_connections_max`](Self::tcp_connections_max) slots forever.
+    pub tcp_idle_timeout: Duration,
     /// Most queries streaming at once (HTTP and TCP together); more wait their turn. Each holds
     /// a blocking thread while its client reads, so this keeps slow readers from taking the
     /// threads writes need.
@@ -106,6 +113,7 @@ impl Default for ServerConfig {
             auth_token: None,
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             tcp_connections_max: TCP_CONNECTIONS_MAX_DEFAULT,
+            tcp_idle_timeout: TCP_IDLE_TIMEOUT_DEFAULT,
             queries_max: QUERIES_MAX_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
         }

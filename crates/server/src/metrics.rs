@@ -74,6 +74,7 @@ pub(crate) struct Metrics {
     pub(crate) entries_read: AtomicU64,
     pub(crate) tcp_connections_open: AtomicU64,
     pub(crate) tcp_connections_total: AtomicU64,
+    pub(crate) tcp_idle_closed_total: AtomicU64,
 }
 
 impl Metrics {
@@ -216,6 +217,12 @@ impl Metrics {
             "counter",
             "TCP protocol connections accepted.",
             &[("", load(&self.tcp_connections_total))],
+        );
+        metric(
+            "logstore_tcp_idle_closed_total",
+            "counter",
+            "TCP protocol connections closed for sending no whole request within the idle timeout.",
+            &[("", load(&self.tcp_idle_closed_total))],
         );
         let name = "logstore_request_duration_seconds";
         let _ = writeln!(

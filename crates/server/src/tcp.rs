@@ -10,7 +10,9 @@
 //! connection stays in step (a line over [`TCP_LINE_BYTES_MAX`] is answered with
 //! `request_too_large` and discarded up to its newline); blank lines are ignored; a read
 //! with `start_ts > end_ts` returns no entries. If a read fails part-way the connection is
-//! closed, so a client never takes a partial reply for a whole one.
+//! closed, so a client never takes a partial reply for a whole one. A connection whose next
+//! request does not arrive whole within [`ServerConfig::tcp_idle_timeout`](crate::ServerConfig)
+//! is closed (replies already written are flushed first).
 
 use crate::Shared;
 use crate::metrics::Endpoint;
@@ -128,10 +130,20 @@ async fn connection(
         if reader.buffer().is_empty() {
             writer.flush().await?;
         }
+        let idle_timeout = shared.config.tcp_idle_timeout;
         let read = tokio::select! {
             // Shutting down: stop between requests (a request already read is answered).
             _ = token.cancelled() => break,
-            read = read_line(&mut reader, &mut line, TCP_LINE_BYTES_MAX) => read?,
+            read = tokio::time::timeout(
+                idle_timeout,
+                read_line(&mut reader, &mut line, TCP_LINE_BYTES_MAX),
+            ) => match read {
+                Ok(read) => read?,
+                Err(_elapsed) => {
+                    shared.metrics.tcp_idle_closed_total.fetch_add(1, Relaxed);
+                    break;
+                }
+            },
         };
         let started = Instant::now();
         let endpoint = match read {

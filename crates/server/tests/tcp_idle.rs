@@ -1,0 +1,85 @@
+//! TCP connections that send no whole request within `tcp_idle_timeout` are closed, so idle or
+//! trickling clients cannot hold every connection slot; a client that keeps sending stays.
+
+use logstore_engine::testing::FaultFs;
+use logstore_engine::{Durability, LogStore, StoreOptions};
+use logstore_server::{Server, ServerConfig};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+const IDLE: Duration = Duration::from_millis(800);
+
+/// Reads until the server closes the connection; fails if it stays open for 30 s.
+fn closed_by_server(mut stream: TcpStream) {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {
+            assert!(rest.is_empty(), "no reply expected: {:?}", String::from_utf8_lossy(&rest))
+        }
+        Err(e) => panic!("the server did not close an idle connection: {e}"),
+    }
+}
+
+fn write_request(stream: &mut TcpStream, reader: &mut BufReader<TcpStream>, message: &str) {
+    writeln!(stream, r#"{{"action":"write","message":"{message}"}}"#).unwrap();
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    assert_eq!(reply.trim_end(), r#"{"status":"ok"}"#);
+}
+
+#[test]
+fn idle_and_trickling_connections_are_closed_and_free_their_slot() {
+    let options = StoreOptions {
+        fs: Arc::new(FaultFs::new()),
+        durability: Durability::None,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(LogStore::open("/store", options).unwrap());
+    let config = ServerConfig {
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        tcp_addr: Some("127.0.0.1:0".parse().unwrap()),
+        tcp_connections_max: 1,
+        tcp_idle_timeout: IDLE,
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(Server::bind(store, config)).unwrap();
+    let (http_addr, tcp_addr): (SocketAddr, SocketAddr) =
+        (server.http_addr().unwrap(), server.tcp_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = runtime.spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    // Silent from the start: closed. It held the only slot, so the next client is served only
+    // because it was.
+    closed_by_server(TcpStream::connect(tcp_addr).unwrap());
+
+    // A request that never ends (no newline): closed too, without a reply.
+    let mut trickling = TcpStream::connect(tcp_addr).unwrap();
+    trickling.write_all(br#"{"action":"write","mess"#).unwrap();
+    closed_by_server(trickling);
+
+    // A client that keeps sending, each request within the timeout of the previous reply, is
+    // served over several timeouts' worth of time; then, silent, it is closed.
+    let mut active = TcpStream::connect(tcp_addr).unwrap();
+    let mut reader = BufReader::new(active.try_clone().unwrap());
+    for i in 0..6 {
+        write_request(&mut active, &mut reader, &format!("m{i}"));
+        std::thread::sleep(IDLE / 3);
+    }
+    drop(reader);
+    closed_by_server(active);
+
+    let mut metrics = TcpStream::connect(http_addr).unwrap();
+    metrics.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    metrics.read_to_string(&mut text).unwrap();
+    assert!(text.contains("logstore_tcp_idle_closed_total 3\n"), "{text}");
+
+    let _ = stop.send(());
+    runtime.block_on(running).unwrap().unwrap();
+}
