@@ -11,7 +11,7 @@
 //! A follower first yields its CPU, checking its wake-up flag, for about as long as it
 //! expects to wait ([`yield_budget`]), and only then parks. Waking a parked thread costs the
 //! leader a `futex` call and, on another core, an inter-processor interrupt (on this VM, the
-//! leader's wake calls were 6% of all samples of the ratio bench), and the thread a context
+//! leader's wake calls took 6% of all samples of the ratio bench), and the thread a context
 //! switch from idle; 30 of those per round on 2 vCPUs took as long as the sync. A follower
 //! still yielding sees the flag at its next turn on a core, and the leader's `unpark` of a
 //! thread that is not parked is an atomic swap. Yielding keeps a core busy only while no
