@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// What survives a [`FaultFs::crash`] of the bytes written since the last sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,8 @@ struct State {
     /// The sync number (counted by `syncs`) that fails, once.
     fail_sync_at: Option<u64>,
     capacity_bytes: Option<u64>,
+    /// How long each file sync sleeps first, without holding the state lock.
+    file_sync_latency: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +193,12 @@ impl FaultFs {
     /// Limits the total size of all files: a change that would pass it fails with `ENOSPC`.
     pub fn set_capacity_bytes(&self, capacity_bytes: Option<u64>) {
         self.lock_state().capacity_bytes = capacity_bytes;
+    }
+
+    /// Makes each [`FsFile::sync_data`] take at least `latency` (a sleep before it, during
+    /// which other calls proceed), so that concurrency tests meet the timing of a real disk.
+    pub fn set_file_sync_latency(&self, latency: Duration) {
+        self.lock_state().file_sync_latency = latency;
     }
 
     /// Disarms every armed fault and lifts the capacity limit.
@@ -368,6 +377,10 @@ impl FsFile for FaultFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let latency = self.state()?.file_sync_latency;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let mut state = self.state()?;
         let result = state.count_sync();
         let inode = state.inodes.get_mut(&self.inode).expect("live handle");

@@ -85,11 +85,15 @@
 //!   batch and go on (`SkipAnyCorruptedRecords`).
 //!
 //! # Performance
-//! Three knobs of [`WalOptions`], each with a default that suits `Sync` on an SSD, `0` = off:
+//! Four knobs of [`WalOptions`], each with a default that suits `Sync` on an SSD, `0` = off:
 //! - [`commit_delay_max`](WalOptions::commit_delay_max) (1 ms): group commit's leader waits for
 //!   the appenders it knows are on their way (inside `submit`, or acknowledged and still holding
 //!   their [`Ticket`]), at most the recent `fdatasync` latency and never when it is alone, so
 //!   that 32 threads share a sync rather than split into two halves taking turns.
+//! - [`follower_yield_max`](WalOptions::follower_yield_max) (1 ms): group commit's followers
+//!   yield their CPU, checking whether they are served, for up to three recent `fdatasync`
+//!   latencies before they sleep, so that the leader need not wake each one with a syscall and
+//!   an inter-processor interrupt. It keeps a core busy while no other thread wants it.
 //! - [`zero_ahead_bytes`](WalOptions::zero_ahead_bytes) (1 MiB): synced appends land on blocks
 //!   already written, so their `fdatasync` does not also commit the conversion of `fallocate`'s
 //!   unwritten extents (this machine's notes: an `fdatasync` after overwriting a written block
@@ -130,4 +134,5 @@ pub use options::{
 };
 pub use recovery::{Damage, RecoveryReport};
 pub use replay::{Record, Replay};
+pub use waiters::FOLLOWER_YIELD_MAX_DEFAULT;
 pub use wal::{Ticket, Wal, WalStats};

@@ -8,7 +8,7 @@ use crate::format::{
 use crate::options::{Durability, WalOptions};
 use crate::recovery::{self, RecoveryReport, SegmentState};
 use crate::replay::Replay;
-use crate::waiters::{Progress, Waiters};
+use crate::waiters::{self, Progress, Waiters};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use logstore_fs::{FsFile, OpenMode};
 use std::ops::Range;
@@ -29,7 +29,9 @@ use std::time::Instant;
 /// (or synced, in [`Durability::Sync`]). If no leader is at work, it becomes the leader: it takes
 /// everything queued, lets go of the lock, writes it with one `pwrite` per segment and one
 /// `fdatasync`, then wakes those whose records that covered, each on its own, and one more
-/// waiter to lead the next round; a woken follower returns without taking the lock again.
+/// waiter to lead the next round; a woken follower returns without taking the lock again. A
+/// follower yields its CPU for about as long as it expects to wait before it sleeps (see
+/// [`WalOptions::follower_yield_max`]), so most are served without a wake-up syscall.
 /// Appenders arriving meanwhile queue up behind it and are written by the next leader in one
 /// go: with N concurrent appenders, one sync serves up to N records. A leader about to sync
 /// first waits, briefly, for the appenders it knows are on their way (the
@@ -745,8 +747,10 @@ impl Shared {
             }
             if state.leader_active {
                 let parked = state.waiters.park(goal);
+                let yield_for =
+                    waiters::yield_budget(self.options.follower_yield_max, state.sync_latency);
                 drop(state);
-                parked.wait();
+                parked.wait(yield_for);
                 if goal.met_lock_free(&self.progress) {
                     return Ok(());
                 }

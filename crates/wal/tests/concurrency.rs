@@ -3,9 +3,12 @@
 
 mod common;
 
-use logstore_wal::{Durability, Wal, WalOptions};
+use common::{dir, options, records};
+use logstore_fs::{CrashMode, FaultFs};
+use logstore_wal::{Durability, FOLLOWER_YIELD_MAX_DEFAULT, Wal, WalOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 const THREADS: u64 = 16;
 const APPENDS_PER_THREAD: u64 = 1_000;
@@ -69,5 +72,52 @@ fn sixteen_threads_of_sync_appends_recover_exactly_once_in_order() {
             assert_eq!(seq_of[&(thread as u64, i as u64)], seq, "ack names the record's place");
         }
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a thread's appends keep their order");
+    }
+}
+
+/// Followers served while yielding (the default, syncs as slow as a real disk's), served once
+/// parked (yielding off), and both (a budget shorter than a round): each append is
+/// acknowledged once, with a sequence number of its own, and survives a power cut. A follower
+/// that returned before its round's sync, or a wake-up lost, fails it (or hangs it).
+#[test]
+fn yielding_and_parked_followers_see_each_append_acknowledged_once_and_durable() {
+    const THREADS: u64 = 32;
+    const APPENDS_PER_THREAD: u64 = 150;
+    let yield_budgets = [FOLLOWER_YIELD_MAX_DEFAULT, Duration::from_micros(50), Duration::ZERO];
+    for follower_yield_max in yield_budgets {
+        let fs = FaultFs::new();
+        fs.set_file_sync_latency(Duration::from_micros(200));
+        let opts = WalOptions { follower_yield_max, ..options(&fs, 64 << 10) };
+        let wal = Wal::open(dir(), opts.clone()).unwrap();
+        let acked: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|thread| {
+                    let wal = &wal;
+                    scope.spawn(move || {
+                        (0..APPENDS_PER_THREAD)
+                            .map(|i| wal.append(&encode(thread, i)).unwrap())
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let total = THREADS * APPENDS_PER_THREAD;
+        let mut all: Vec<u64> = acked.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=total).collect::<Vec<_>>(), "{follower_yield_max:?}: one ack each");
+        std::mem::forget(wal);
+        fs.crash(CrashMode::DropUnsynced);
+        let wal = Wal::open(dir(), opts).unwrap();
+        let recovered = records(&wal);
+        assert_eq!(recovered.len() as u64, total, "{follower_yield_max:?}: all recovered");
+        for (thread, seqs) in acked.iter().enumerate() {
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a thread's appends keep their order");
+            for (i, &seq) in seqs.iter().enumerate() {
+                let record = &recovered[seq as usize - 1];
+                assert_eq!(record.seq, seq);
+                assert_eq!(decode(&record.payload), (thread as u64, i as u64), "ack names it");
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use logstore_fs::{CrashMode, FaultFs};
 use logstore_wal::{Durability, Wal, WalError};
+use std::time::Duration;
 
 fn is_poisoned(err: &WalError) -> bool {
     matches!(err, WalError::Poisoned { .. })
@@ -124,13 +125,18 @@ fn replay_outlives_close_and_reopen_continues() {
 }
 
 /// A failed sync under many appenders: every one of them returns (the poisoning leader wakes
-/// all its parked followers), each with the failure or `Poisoned`, and every record
-/// acknowledged before survives a power cut.
+/// all its followers, parked or yielding), each with the failure or `Poisoned`, and every
+/// record acknowledged before survives a power cut. With syncs as slow as a real disk's, the
+/// followers are yielding when the failure comes; with instant ones, mostly parked.
 #[test]
 fn a_failed_sync_under_concurrent_appenders_wakes_them_all_and_keeps_what_was_acknowledged() {
     const THREADS: u64 = 8;
-    for syncs_before_failure in [3, 10, 40] {
+    let file_sync_latencies = [Duration::ZERO, Duration::from_micros(200)];
+    let cases =
+        file_sync_latencies.into_iter().flat_map(|latency| [3, 10, 40].map(|n| (latency, n)));
+    for (latency, syncs_before_failure) in cases {
         let fs = FaultFs::new();
+        fs.set_file_sync_latency(latency);
         let opts = options(&fs, 1 << 12);
         let wal = Wal::open(dir(), opts.clone()).unwrap();
         fs.fail_sync_after(syncs_before_failure);

@@ -185,6 +185,7 @@ impl Harness {
             batch_bytes_max: BATCH_BYTES_MAX as u64,
             recovery_mode: self.setup.recovery_mode,
             commit_delay_max: logstore_wal::COMMIT_DELAY_MAX_DEFAULT,
+            follower_yield_max: logstore_wal::FOLLOWER_YIELD_MAX_DEFAULT,
             writeback_interval_bytes: logstore_wal::WRITEBACK_INTERVAL_BYTES_DEFAULT,
             zero_ahead_bytes: self.setup.segment_bytes_max / 4,
             fs: Arc::new(self.fs.clone()),
