@@ -46,6 +46,13 @@ pub struct EngineFigures {
     pub close_ms: f64,
     /// Time of `LogStore::open` after the clean close.
     pub reopen_ms: f64,
+    /// The full-range read again, just after that open: the tables at rest, no merge of the
+    /// just-written tables running beside the read (the first read runs while they merge).
+    #[serde(default)]
+    pub reopened_read_s: f64,
+    /// The newest-1,000 read just after that open (median of its repeats).
+    #[serde(default)]
+    pub reopened_newest_s: f64,
     /// Single-writer `Sync` against the floor, when measured.
     pub sync_ratio: Option<SyncRatio>,
 }
@@ -112,7 +119,8 @@ pub fn run(
     let t = Instant::now();
     let store = LogStore::open(&store_dir, StoreOptions::default())?;
     let reopen_ms = t.elapsed().as_secs_f64() * 1e3;
-    run::read_and_verify(&store, &expected).context("after reopening")?;
+    let (reopened_read_s, reopened_newest_s) =
+        run::read_and_verify(&store, &expected).context("after reopening")?;
     store.close()?;
     drop(store);
 
@@ -140,6 +148,8 @@ pub fn run(
             batch_entries: BATCH_ENTRIES,
             close_ms,
             reopen_ms,
+            reopened_read_s,
+            reopened_newest_s,
             sync_ratio,
         }),
         ..Measurement::default()
