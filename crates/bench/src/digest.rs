@@ -3,9 +3,10 @@
 //!
 //! The digest folds each entry's key (timestamp and `seq`), message and metadata in the order
 //! they come: per entry, the CRC32C and length of the message and of the metadata (the CRC runs
-//! with carry-less multiplication, so the check costs little next to the read it checks), then
-//! a 64-bit mix of the running digest with each of them. A missing, extra, changed or
-//! reordered entry changes the result. It is a check against bugs, not against an adversary.
+//! with carry-less multiplication, so the check costs little next to the read it checks),
+//! combined with the key into one 64-bit value, then one 64-bit mix of the running digest with
+//! it. A missing, extra, changed or reordered entry changes the result. It is a check against
+//! bugs, not against an adversary.
 
 use anyhow::{Result, bail};
 
@@ -22,15 +23,18 @@ impl Digest {
     /// Folds in the next entry.
     #[inline]
     pub fn add(&mut self, timestamp_ms: u64, seq: u64, message: &str, metadata: Option<&str>) {
-        let text =
-            |s: &str| u64::from(crc_fast::crc32_iscsi(s.as_bytes())) | (s.len() as u64) << 32;
-        self.count += 1;
-        let mut digest = mix(self.digest ^ self.count);
-        digest = mix(digest ^ timestamp_ms);
-        digest = mix(digest ^ seq);
-        digest = mix(digest ^ text(message));
+        let text = |s: &str| u64::from(crc_fast::crc32_iscsi(s.as_bytes())) | (s.len() as u64) << 32;
         // `1 << 63` (no text is that long) tells metadata `""` from none.
-        self.digest = mix(digest ^ metadata.map_or(0, |m| text(m) ^ 1 << 63));
+        let metadata = metadata.map_or(0, |m| text(m) ^ 1 << 63);
+        // One 64-bit value per entry (odd multipliers, so a change in any one field changes
+        // it), mixed into the running digest: the mix makes the result depend on the order.
+        let entry = timestamp_ms
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(seq.wrapping_mul(0xC2B2_AE3D_27D4_EB4F))
+            .wrapping_add(text(message).wrapping_mul(0x1656_67B1_9E37_79F9))
+            .wrapping_add(metadata.wrapping_mul(0x85EB_CA77_C2B2_AE63));
+        self.count += 1;
+        self.digest = mix(self.digest ^ entry ^ self.count);
     }
 
     /// Checks that `self` (what a read returned) is `expected`; the error names the read.
@@ -82,13 +86,15 @@ mod tests {
         let good = [(1, 1, "a", None), (1, 2, "b", Some("{}")), (2, 3, "c", None)];
         let expected = digest(&good);
         assert!(digest(&good).verify(&expected, "read").is_ok());
-        let wrong: [Entries<'_>; 6] = [
+        let wrong: [Entries<'_>; 8] = [
             &[(1, 1, "a", None), (2, 3, "c", None), (1, 2, "b", Some("{}"))], // order
             &[(1, 1, "a", None), (1, 2, "B", Some("{}")), (2, 3, "c", None)], // message
             &[(1, 1, "a", None), (1, 2, "b", None), (2, 3, "c", None)],       // metadata
             &[(1, 1, "a", None), (1, 4, "b", Some("{}")), (2, 3, "c", None)], // key
             &[(1, 1, "a", None), (1, 2, "b", Some("{}"))],                    // missing
             &[(1, 1, "ab", None), (1, 2, "", Some("{}")), (2, 3, "c", None)], // shifted bytes
+            &[(1, 1, "a", Some("")), (1, 2, "b", Some("{}")), (2, 3, "c", None)], // "" for none
+            &[(1, 1, "a", None), (2, 1, "b", Some("{}")), (2, 3, "c", None)], // ts for seq
         ];
         for case in wrong {
             let err = digest(case).verify(&expected, "full read").unwrap_err().to_string();
