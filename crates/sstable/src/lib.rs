@@ -141,39 +141,42 @@
 //! metadata on every other entry; 567 bytes of raw payload per entry), 16 KiB blocks, on ext4
 //! through [`logstore_fs::StdFs`], **page cache warm** (the table was just written and is read
 //! whole before timing; criterion then warms up each benchmark), read through the memory map
-//! (the default) unless marked `pread`. Two shared vCPUs (Intel Xeon, 2 MiB L2 each), load
-//! average about 1. The same VM's speed moves through the day (the `pread` scan's criterion
-//! mean was 0.171 µs per entry in an earlier session, 0.172 in this run, while the best-of-30
-//! median below is 0.196), so compare within a run.
+//! (the default) unless marked `pread`. Two shared vCPUs (Intel Xeon with AVX-512, 2 MiB L2
+//! each), load average about 1.3. The same VM's speed moves through the day (another run an
+//! hour earlier measured the mapped full scan at 14.90 ms, the newest 1,000 at 54.6 µs), so
+//! compare within a run.
 //!
 //! ```text
-//! full scan, 100,000 entries, forward      binary          17.36 ms  = 0.174 µs/entry
-//!   (best of 30 runs: map 0.179 µs/entry, pread 0.190; medians 0.184 and 0.196)
-//!                                           binary, owned   18.17 ms  = 0.182 µs/entry
-//!                                           binary, backward 12.29 ms = 0.123 µs/entry
-//!                                           binary, keys only 6.79 ms = 0.068 µs/entry
-//!                                           binary, verify  16.88 ms  = 0.169 µs/entry
-//!                                           binary + LZ4    55.77 ms  = 0.558 µs/entry
-//!                                           CBOR            29.76 ms  = 0.298 µs/entry
-//!                                           JSON            50.20 ms  = 0.502 µs/entry
-//! newest 1,000 of 100,000 entries           binary, range from the 1,000th-newest key: 132.0 µs
-//!                                             (best of 300: map 134.7 µs, pread 151.2 µs)
-//!                                           binary, backward scan stopped at 1,000:    100.8 µs
-//!                                           binary + LZ4 515.3 µs, CBOR 275.0 µs, JSON 333.8 µs
-//! Table::open (footer + 217 KB index)       107.2 µs
+//! full scan, 100,000 entries, forward      binary          13.97 ms  = 0.140 µs/entry
+//!   (best of 30 runs: map 0.141 µs/entry, pread 0.150; medians 0.145 and 0.157)
+//!                                           binary, owned   23.22 ms  = 0.232 µs/entry
+//!                                           binary, backward 17.02 ms = 0.170 µs/entry
+//!                                           binary, keys only 6.55 ms = 0.066 µs/entry
+//!                                           binary, verify  24.39 ms  = 0.244 µs/entry
+//!                                           binary + LZ4    49.92 ms  = 0.499 µs/entry
+//!                                           CBOR            26.75 ms  = 0.267 µs/entry
+//!                                           JSON            60.53 ms  = 0.605 µs/entry
+//! newest 1,000 of 100,000 entries           binary, range from the 1,000th-newest key: 109.5 µs
+//!                                             (best of 300: map 104.4 µs, pread 123.6 µs)
+//!                                           binary, backward scan stopped at 1,000:    126.4 µs
+//!                                           binary + LZ4 531.6 µs, CBOR 302.6 µs, JSON 569.7 µs
+//! Table::open (footer + 217 KB index)       127.8 µs
 //! pread scan, read-ahead limit 16 KiB / 64 KiB / 256 KiB / 1 MiB / 4 MiB:
-//!                                           19.08 / 23.39 / 17.23 / 18.39 / 21.12 ms
+//!                                           17.68 / 13.44 / 12.49 / 12.72 / 15.91 ms
 //! ```
 //!
-//! The full scan misses its target of 0.15 µs per entry (by 16% in this run). Each entry's 567
+//! The full scan meets its target of 0.15 µs per entry, by 7% in this run. Each entry's 567
 //! bytes go through passes no reader of a checksummed format of UTF-8 text avoids, which the
 //! same benchmark times alone over the same data (`sstable/floor_100k`): the copy out of the
-//! page cache (4.68 ms; the memory map saves it, but a scan then maps and releases the pages it
-//! passes, which costs about as much), CRC32C (3.87 ms) and UTF-8 validation (`simdutf8`,
-//! 9.48 ms over entries scattered in memory; within a block just checksummed, much less). Kept
-//! mapped instead of released, a mapped scan measured 0.150-0.164 µs per entry against
-//! 0.172-0.186 through `pread` in the same runs, at the cost of the process's resident memory
-//! growing by every table page it reads (see [`ReadOptions::mmap`]).
+//! page cache (4.91 ms; the memory map saves it, but a scan then maps and releases the pages it
+//! passes, which costs about as much), CRC32C (2.10 ms) and UTF-8 validation (`simdutf8`,
+//! 7.36 ms over entries scattered in memory; within a block just checksummed, much less).
+//! CRC32C comes from `crc-fast`, which folds with carry-less multiplication (AVX-512
+//! VPCLMULQDQ here): with the `crc32c` crate's `crc32` instruction loop the checksums alone
+//! took 3.87 ms and the scan 0.174 µs per entry. Through `pread` with its default 256 KiB
+//! read-ahead, the criterion mean was lower than the map's in this run (12.49 ms) and the
+//! best of 30 higher (0.150); a short range favours the map (104 against 124 µs), so the map
+//! stays the default (see [`ReadOptions::mmap`]).
 //!
 //! Size against the raw payload, defined as Σ (16-byte key + message bytes + metadata bytes):
 //!
