@@ -23,7 +23,8 @@ impl Digest {
     /// Folds in the next entry.
     #[inline]
     pub fn add(&mut self, timestamp_ms: u64, seq: u64, message: &str, metadata: Option<&str>) {
-        let text = |s: &str| u64::from(crc_fast::crc32_iscsi(s.as_bytes())) | (s.len() as u64) << 32;
+        let text =
+            |s: &str| u64::from(crc_fast::crc32_iscsi(s.as_bytes())) | (s.len() as u64) << 32;
         // `1 << 63` (no text is that long) tells metadata `""` from none.
         let metadata = metadata.map_or(0, |m| text(m) ^ 1 << 63);
         // One 64-bit value per entry (odd multipliers, so a change in any one field changes

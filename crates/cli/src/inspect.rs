@@ -106,14 +106,20 @@ fn files(dir: &Path, ext: &str) -> Result<Vec<(PathBuf, u64)>> {
 
 /// Recovers a copy of the WAL and reports what recovery would find.
 fn verify_wal(wal_dir: &Path, segments: &[(PathBuf, u64)]) -> Result<String> {
-    let copy = tempfile_dir()?;
+    // A fresh directory of an unpredictable name, removed when `copy_dir` drops, on every path
+    // out of this function.
+    let copy_dir = tempfile::Builder::new()
+        .prefix("logstore-inspect-")
+        .tempdir()
+        .context("create a temporary directory for the WAL copy")?;
+    let copy = copy_dir.path();
     for (path, _) in segments {
         std::fs::copy(path, copy.join(name(path)))
             .with_context(|| format!("copy {}", path.display()))?;
     }
     let unmap = |text: String| text.replace(&*copy.to_string_lossy(), &wal_dir.to_string_lossy());
-    let opened = logstore_wal::Wal::open(&copy, logstore_wal::WalOptions::default());
-    let outcome = match opened {
+    let opened = logstore_wal::Wal::open(copy, logstore_wal::WalOptions::default());
+    match opened {
         Err(e) => Err(anyhow::anyhow!("{}", unmap(e.to_string()))),
         Ok(wal) => {
             let report = wal.recovery().clone();
@@ -151,14 +157,5 @@ fn verify_wal(wal_dir: &Path, segments: &[(PathBuf, u64)]) -> Result<String> {
                 Err(anyhow::anyhow!("WAL in {}: {}", wal_dir.display(), problems.join(", ")))
             }
         }
-    };
-    let _ = std::fs::remove_dir_all(&copy);
-    outcome
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("logstore-inspect-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    Ok(dir)
+    }
 }
