@@ -98,6 +98,13 @@ struct ServeArgs {
     /// Largest POST body, in bytes.
     #[arg(long, env = "LOGSTORE_BODY_BYTES_MAX", default_value_t = logstore_server::BODY_BYTES_MAX_DEFAULT)]
     body_bytes_max: usize,
+    /// Most HTTP connections at once.
+    #[arg(long, env = "LOGSTORE_HTTP_CONNECTIONS_MAX", default_value_t = logstore_server::HTTP_CONNECTIONS_MAX_DEFAULT)]
+    http_connections_max: usize,
+    /// Seconds an HTTP connection may take to send a whole request head (from opening, or from
+    /// the previous response) before it is closed.
+    #[arg(long, env = "LOGSTORE_HTTP_HEADER_TIMEOUT_S", default_value_t = logstore_server::HTTP_HEADER_TIMEOUT_DEFAULT.as_secs())]
+    http_header_timeout_s: u64,
     /// Most TCP protocol connections at once.
     #[arg(long, env = "LOGSTORE_TCP_CONNECTIONS_MAX", default_value_t = logstore_server::TCP_CONNECTIONS_MAX_DEFAULT)]
     tcp_connections_max: usize,
@@ -286,6 +293,8 @@ fn serve(dir: &Path, args: ServeArgs) -> Result<()> {
         tcp_addr: address(&args.tcp, "--tcp")?,
         auth_token: args.auth_token.filter(|t| !t.is_empty()),
         body_bytes_max: args.body_bytes_max,
+        http_connections_max: args.http_connections_max,
+        http_header_timeout: Duration::from_secs(args.http_header_timeout_s),
         tcp_connections_max: args.tcp_connections_max,
         tcp_idle_timeout: Duration::from_secs(args.tcp_idle_timeout_s),
         queries_max: args.queries_max,

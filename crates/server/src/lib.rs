@@ -1,4 +1,5 @@
-//! logstore's network servers over one [`LogStore`]: an HTTP API (axum on tokio) and the
+//! logstore's network servers over one [`LogStore`]: an HTTP API (axum routes, hyper
+//! connections, on tokio) and the
 //! original's newline-delimited JSON TCP protocol. They use only the engine's public API.
 //!
 //! ```no_run
@@ -32,14 +33,21 @@
 //!   Never needs the token.
 //! - `GET /metrics`: Prometheus text.
 //!
+//! HTTP/1.1 connections are served by hyper with a timer: a request head must arrive whole
+//! within [`ServerConfig::http_header_timeout`] (30 s) of the connection opening or of the
+//! previous response, and at most [`ServerConfig::http_connections_max`] are served at once.
+//!
 //! # TCP protocol
 //! One JSON request per line, one reply line per request, in order, on any number of
 //! connections at once: `write` and `read` as the original (see the `tcp` module docs).
-//! It has no authentication: keep it on loopback or turn it off when a token is needed.
+//! It has no authentication: keep it on loopback or turn it off when a token is needed. A
+//! connection that sends no whole request for [`ServerConfig::tcp_idle_timeout`] (5 min) is
+//! closed, and at most [`ServerConfig::tcp_connections_max`] are served at once.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod http;
+mod http_conn;
 mod metrics;
 mod parse;
 mod stream;
@@ -71,6 +79,10 @@ pub const BODY_BYTES_MAX_DEFAULT: usize = 64 << 20;
 /// Default [`ServerConfig::tcp_connections_max`].
 pub const TCP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
 
+/// Default [`ServerConfig::http_connections_max`].
+pub const HTTP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
+/// Default [`ServerConfig::http_header_timeout`]: 30 seconds (hyper's default).
+pub const HTTP_HEADER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Default [`ServerConfig::tcp_idle_timeout`]: 5 minutes.
 pub const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
 
@@ -90,6 +102,12 @@ pub struct ServerConfig {
     pub auth_token: Option<String>,
     /// Largest `POST /api/v1/logs` body, in bytes (413 above).
     pub body_bytes_max: usize,
+    /// Most HTTP connections served at once; more wait to be accepted.
+    pub http_connections_max: usize,
+    /// An HTTP connection whose next request head has not arrived whole this long after the
+    /// connection opened or the previous response was sent is closed (idle keep-alive
+    /// connections included), so slow or idle clients cannot hold every connection slot.
+    pub http_header_timeout: Duration,
     /// Most TCP connections served at once; more wait to be accepted.
     pub tcp_connections_max: usize,
     /// A TCP connection whose next request has not arrived whole this long after the previous
@@ -112,6 +130,8 @@ impl Default for ServerConfig {
             tcp_addr: TCP_ADDR_DEFAULT.parse().ok(),
             auth_token: None,
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            http_connections_max: HTTP_CONNECTIONS_MAX_DEFAULT,
+            http_header_timeout: HTTP_HEADER_TIMEOUT_DEFAULT,
             tcp_connections_max: TCP_CONNECTIONS_MAX_DEFAULT,
             tcp_idle_timeout: TCP_IDLE_TIMEOUT_DEFAULT,
             queries_max: QUERIES_MAX_DEFAULT,
@@ -183,25 +203,20 @@ impl Server {
                 tracker.clone(),
             ));
         }
-        let http = match self.http {
-            Some(listener) => {
-                let app = http::router(self.shared.clone());
-                let token = token.clone();
-                Some(tokio::spawn(async move {
-                    axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await
-                }))
-            }
-            None => None,
-        };
+        if let Some(listener) = self.http {
+            tracker.spawn(http_conn::serve(
+                listener,
+                http::router(self.shared.clone()),
+                self.shared.clone(),
+                token.clone(),
+                tracker.clone(),
+            ));
+        }
         let grace = self.shared.config.shutdown_grace;
         let drained = async {
-            let http_result = match http {
-                Some(handle) => handle.await.map_err(io::Error::other).and_then(|r| r),
-                None => Ok(()),
-            };
             tracker.close();
             tracker.wait().await;
-            http_result
+            Ok(())
         };
         tokio::pin!(drained);
         tokio::select! {

@@ -72,6 +72,7 @@ pub(crate) struct Metrics {
     pub(crate) http_entries_written: AtomicU64,
     pub(crate) tcp_entries_written: AtomicU64,
     pub(crate) entries_read: AtomicU64,
+    pub(crate) http_connections_open: AtomicU64,
     pub(crate) tcp_connections_open: AtomicU64,
     pub(crate) tcp_connections_total: AtomicU64,
     pub(crate) tcp_idle_closed_total: AtomicU64,
@@ -205,6 +206,12 @@ impl Metrics {
                 ("class=\"4xx\"", load(&self.http_responses[1])),
                 ("class=\"5xx\"", load(&self.http_responses[2])),
             ],
+        );
+        metric(
+            "logstore_http_connections",
+            "gauge",
+            "Open HTTP connections.",
+            &[("", load(&self.http_connections_open))],
         );
         metric(
             "logstore_tcp_connections",

@@ -1,0 +1,75 @@
+//! Serving HTTP/1.1 connections: the accept loop, the connection limit, the header timeout and
+//! graceful shutdown.
+//!
+//! `axum::serve` installs no timer, so hyper's header read timeout never applies there: a client
+//! that connects and sends nothing, trickles a request head, or keeps an idle keep-alive
+//! connection holds its task and file descriptor forever. Here each connection runs hyper's
+//! HTTP/1.1 server with a timer, so a request head must arrive whole within
+//! [`ServerConfig::http_header_timeout`](crate::ServerConfig) of the connection opening or of the
+//! previous response (hyper starts the clock again while it waits for the next request), and at
+//! most [`ServerConfig::http_connections_max`](crate::ServerConfig) connections are served at
+//! once (more wait to be accepted). Request bodies and streamed responses are not timed: a body
+//! is bounded by its size limit, a response by how fast the client reads it.
+
+use crate::Shared;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Accepts connections until `token` is cancelled; each runs on its own task in `tracker` and,
+/// once `token` is cancelled, finishes the request in flight and closes.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(shared.config.http_connections_max.max(1)));
+    let header_timeout = shared.config.http_header_timeout;
+    loop {
+        let slot = tokio::select! {
+            _ = token.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot { Ok(slot) => slot, Err(_) => return },
+        };
+        let (stream, _peer) = tokio::select! {
+            _ = token.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    eprintln!("logstore: http accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let (service, token, metrics) =
+            (TowerToHyperService::new(app.clone()), token.clone(), shared.metrics.clone());
+        tracker.spawn(async move {
+            metrics.http_connections_open.fetch_add(1, Relaxed);
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = token.cancelled() => {
+                    // Let the request in flight finish; close an idle connection now.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.as_mut().await;
+                }
+            }
+            metrics.http_connections_open.fetch_sub(1, Relaxed);
+            drop(slot);
+        });
+    }
+}

@@ -1,0 +1,76 @@
+//! HTTP connections that send no whole request head within `http_header_timeout` (from the
+//! connection opening, or from the previous response on a keep-alive connection) are closed,
+//! so idle or trickling clients cannot hold every connection slot.
+
+use logstore_engine::testing::FaultFs;
+use logstore_engine::{Durability, LogStore, StoreOptions};
+use logstore_server::{Server, ServerConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Reads until the server closes the connection (failing if it stays open for 30 s); returns
+/// what it sent.
+fn read_until_closed(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut received = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut received) {
+        panic!("the server did not close the connection: {e}");
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[test]
+fn silent_trickling_and_idle_connections_are_closed_and_free_their_slot() {
+    let options = StoreOptions {
+        fs: Arc::new(FaultFs::new()),
+        durability: Durability::None,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(LogStore::open("/store", options).unwrap());
+    let config = ServerConfig {
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        tcp_addr: None,
+        http_connections_max: 1,
+        http_header_timeout: TIMEOUT,
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(Server::bind(store, config)).unwrap();
+    let addr: SocketAddr = server.http_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = runtime.spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    // Silent from the start: closed. It held the only slot, so the next client is served only
+    // because it was.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let reply = read_until_closed(&mut silent);
+    assert!(!reply.contains("200 OK"), "{reply}");
+
+    // A request head that never ends: closed too.
+    let mut trickling = TcpStream::connect(addr).unwrap();
+    trickling.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let reply = read_until_closed(&mut trickling);
+    assert!(!reply.contains("200 OK"), "{reply}");
+
+    // A keep-alive client is answered, then closed once it stays idle past the timeout.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let reply = read_until_closed(&mut idle);
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+
+    // And the slot is free again for a well-behaved request.
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = read_until_closed(&mut client);
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.contains("logstore_http_connections 1\n"), "{reply}");
+
+    let _ = stop.send(());
+    runtime.block_on(running).unwrap().unwrap();
+}
