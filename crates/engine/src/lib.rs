@@ -111,12 +111,14 @@
 //! A query takes the WAL's acknowledgement watermark, then the current version (the active
 //! memtable, the frozen ones, the tables), and merges one cursor per memtable and one per
 //! chain of tables with disjoint key ranges (logs arrive in time order, so nearly all tables
-//! chain) with a binary heap. Tables outside the time range are never opened; within a table
+//! chain) with a binary heap; the sources are an enum, not trait objects, so the per-entry calls
+//! inline. Tables outside the time range are never opened; within a table
 //! the sparse index finds the blocks, read in place through a read-only memory map of the table
 //! by default ([`StoreOptions::table_read`], `logstore_sstable::ReadOptions::mmap`; a reader
-//! releases the pages it passes, so resident memory stays what it is with `pread`). Entries
-//! from tables are lent out of the decoded block ([`QueryIter::next_entry`]) or copied
-//! ([`QueryIter`] as an `Iterator`).
+//! releases the pages it passes, so resident memory stays what it is with `pread`). Entries are
+//! lent, from the decoded block of a table or from the memtable's chunks through a
+//! `logstore_memtable::SnapshotCursor` ([`QueryIter::next_entry`]), or copied ([`QueryIter`] as
+//! an `Iterator`).
 //!
 //! # Testing your own use
 //! The `testing` feature adds the module `testing`: an in-memory oracle that answers queries as the
