@@ -46,13 +46,14 @@ pub struct EngineFigures {
     pub close_ms: f64,
     /// Time of `LogStore::open` after the clean close.
     pub reopen_ms: f64,
-    /// The full-range read again, just after that open: the tables at rest, no merge of the
-    /// just-written tables running beside the read (the first read runs while they merge).
+    /// The full-range read again, just after that open, seconds: the tables as the clean close
+    /// left them (it finished the merges), where the first read ran while the worker merged
+    /// the tables the writes had just flushed. `None` in results written before it was measured.
     #[serde(default)]
-    pub reopened_read_s: f64,
-    /// The newest-1,000 read just after that open (median of its repeats).
+    pub reopened_read_s: Option<f64>,
+    /// The newest-1,000 read just after that open (median of its repeats), seconds.
     #[serde(default)]
-    pub reopened_newest_s: f64,
+    pub reopened_newest_s: Option<f64>,
     /// Single-writer `Sync` against the floor, when measured.
     pub sync_ratio: Option<SyncRatio>,
 }
@@ -148,8 +149,8 @@ pub fn run(
             batch_entries: BATCH_ENTRIES,
             close_ms,
             reopen_ms,
-            reopened_read_s,
-            reopened_newest_s,
+            reopened_read_s: Some(reopened_read_s),
+            reopened_newest_s: Some(reopened_newest_s),
             sync_ratio,
         }),
         ..Measurement::default()

@@ -44,7 +44,7 @@ fn a_tiny_run_of_every_version_writes_every_output() {
     assert!(v4["write_floor"][1].as_f64().unwrap() > 0.0, "{v4}");
     assert!(v4["write_vs_report"].as_f64().unwrap() > 0.0, "{v4}");
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
-    assert_eq!(json["targets"].as_array().unwrap().len(), 7, "{}", json["targets"]);
+    assert_eq!(json["targets"].as_array().unwrap().len(), 9, "{}", json["targets"]);
     assert!(json["git_commit"].as_str().is_some());
     let versions = json["config"]["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 8);

@@ -102,13 +102,14 @@ struct ServeArgs {
     #[arg(long, env = "LOGSTORE_HTTP_CONNECTIONS_MAX", default_value_t = logstore_server::HTTP_CONNECTIONS_MAX_DEFAULT)]
     http_connections_max: usize,
     /// Seconds an HTTP connection may take to send a whole request head (from opening, or from
-    /// the previous response) before it is closed.
+    /// the previous response) before it is closed (0: no limit).
     #[arg(long, env = "LOGSTORE_HTTP_HEADER_TIMEOUT_S", default_value_t = logstore_server::HTTP_HEADER_TIMEOUT_DEFAULT.as_secs())]
     http_header_timeout_s: u64,
     /// Most TCP protocol connections at once.
     #[arg(long, env = "LOGSTORE_TCP_CONNECTIONS_MAX", default_value_t = logstore_server::TCP_CONNECTIONS_MAX_DEFAULT)]
     tcp_connections_max: usize,
-    /// Seconds a TCP connection may wait for its next whole request before it is closed.
+    /// Seconds a TCP connection may wait for its next whole request before it is closed (0: no
+    /// limit).
     #[arg(long, env = "LOGSTORE_TCP_IDLE_TIMEOUT_S", default_value_t = logstore_server::TCP_IDLE_TIMEOUT_DEFAULT.as_secs())]
     tcp_idle_timeout_s: u64,
     /// Most queries streaming at once; more wait their turn.

@@ -57,7 +57,10 @@ pub(crate) async fn serve(
         tracker.spawn(async move {
             metrics.http_connections_open.fetch_add(1, Relaxed);
             let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            // Zero turns the timeout off.
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout((!header_timeout.is_zero()).then_some(header_timeout));
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {

@@ -107,12 +107,15 @@ pub struct ServerConfig {
     /// An HTTP connection whose next request head has not arrived whole this long after the
     /// connection opened or the previous response was sent is closed (idle keep-alive
     /// connections included), so slow or idle clients cannot hold every connection slot.
+    /// Zero turns it off.
     pub http_header_timeout: Duration,
     /// Most TCP connections served at once; more wait to be accepted.
     pub tcp_connections_max: usize,
     /// A TCP connection whose next request has not arrived whole this long after the previous
-    /// reply (or the connection) is closed: idle or trickling clients cannot hold the
-    /// [`tcp_connections_max`](Self::tcp_connections_max) slots forever.
+    /// reply (or the connection) is closed: idle or trickling senders cannot hold the
+    /// [`tcp_connections_max`](Self::tcp_connections_max) slots forever. (A client that sends
+    /// a read and then does not read the reply holds its slot until it goes away: writes are
+    /// not timed.) Zero turns it off.
     pub tcp_idle_timeout: Duration,
     /// Most queries streaming at once (HTTP and TCP together); more wait their turn. Each holds
     /// a blocking thread while its client reads, so this keeps slow readers from taking the

@@ -115,6 +115,21 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
+/// [`read_line`] of a request of at most [`TCP_LINE_BYTES_MAX`], given up (`None`) if it has
+/// not arrived whole within `idle_timeout`; zero waits without limit.
+async fn read_line_within<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    idle_timeout: std::time::Duration,
+) -> Option<io::Result<LineRead>> {
+    let read = read_line(reader, line, TCP_LINE_BYTES_MAX);
+    if idle_timeout.is_zero() {
+        Some(read.await)
+    } else {
+        tokio::time::timeout(idle_timeout, read).await.ok()
+    }
+}
+
 async fn connection(
     stream: TcpStream,
     shared: &Shared,
@@ -130,20 +145,18 @@ async fn connection(
         if reader.buffer().is_empty() {
             writer.flush().await?;
         }
-        let idle_timeout = shared.config.tcp_idle_timeout;
         let read = tokio::select! {
             // Shutting down: stop between requests (a request already read is answered).
             _ = token.cancelled() => break,
-            read = tokio::time::timeout(
-                idle_timeout,
-                read_line(&mut reader, &mut line, TCP_LINE_BYTES_MAX),
-            ) => match read {
-                Ok(read) => read?,
-                Err(_elapsed) => {
-                    shared.metrics.tcp_idle_closed_total.fetch_add(1, Relaxed);
-                    break;
+            read = read_line_within(&mut reader, &mut line, shared.config.tcp_idle_timeout) => {
+                match read {
+                    Some(read) => read?,
+                    None => {
+                        shared.metrics.tcp_idle_closed_total.fetch_add(1, Relaxed);
+                        break;
+                    }
                 }
-            },
+            }
         };
         let started = Instant::now();
         let endpoint = match read {

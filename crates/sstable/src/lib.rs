@@ -172,8 +172,10 @@
 //! passes, which costs about as much), CRC32C (2.10 ms) and UTF-8 validation (`simdutf8`,
 //! 7.36 ms over entries scattered in memory; within a block just checksummed, much less).
 //! CRC32C comes from `crc-fast`, which folds with carry-less multiplication (AVX-512
-//! VPCLMULQDQ here): with the `crc32c` crate's `crc32` instruction loop the checksums alone
-//! took 3.87 ms and the scan 0.174 µs per entry. Through `pread` with its default 256 KiB
+//! VPCLMULQDQ here): with the `crc32c` crate's `crc32` instruction loop, the checksums alone
+//! took 3.87 ms and the scan 0.174 µs per entry in an earlier session; measured back to back
+//! the same hour, a scan of the engine's tables went from 0.215 to 0.115-0.119 µs per entry
+//! with the switch (a scratch probe, best of 30 each). Through `pread` with its default 256 KiB
 //! read-ahead, the criterion mean was lower than the map's in this run (12.49 ms) and the
 //! best of 30 higher (0.150); a short range favours the map (104 against 124 µs), so the map
 //! stays the default (see [`ReadOptions::mmap`]).

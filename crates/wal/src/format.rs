@@ -259,6 +259,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// One pass over frame bytes 4.. and the payload equals the form the log wrote before
+        /// (the frame's CRC, then the payload appended to it): old segments keep recovering.
+        #[test]
+        fn record_checksum_equals_the_two_step_form(
+            record in proptest::collection::vec(proptest::prelude::any::<u8>(), 20..3_000),
+        ) {
+            let two_step = ::crc32c::crc32c_append(
+                ::crc32c::crc32c(&record[4..RECORD_HEADER_BYTES]),
+                &record[RECORD_HEADER_BYTES..],
+            );
+            proptest::prop_assert_eq!(record_checksum(&record), two_step);
+        }
+    }
+
     #[test]
     fn crc32c_check_value() {
         assert_eq!(crc32c(b"123456789"), 0xe306_9283, "the catalogue's check value");

@@ -91,9 +91,9 @@
 //!   their [`Ticket`]), at most the recent `fdatasync` latency and never when it is alone, so
 //!   that 32 threads share a sync rather than split into two halves taking turns.
 //! - [`follower_yield_max`](WalOptions::follower_yield_max) (1 ms): group commit's followers
-//!   yield their CPU, checking whether they are served, for up to three recent `fdatasync`
-//!   latencies before they sleep, so that the leader need not wake each one with a syscall and
-//!   an inter-processor interrupt. It keeps a core busy while no other thread wants it.
+//!   yield their CPU, checking whether they are served, for three recent `fdatasync` latencies
+//!   before they sleep, so that the leader need not wake each one with a syscall and an
+//!   inter-processor interrupt; when that would exceed 1 ms (slow syncs), they sleep at once.
 //! - [`zero_ahead_bytes`](WalOptions::zero_ahead_bytes) (1 MiB): synced appends land on blocks
 //!   already written, so their `fdatasync` does not also commit the conversion of `fallocate`'s
 //!   unwritten extents (this machine's notes: an `fdatasync` after overwriting a written block

@@ -104,9 +104,11 @@ pub struct WalOptions {
     /// its CPU to other threads, checking whether the round has served it, before it sleeps
     /// until woken. A follower served while yielding returns without the cost of a wake-up
     /// (a `futex` call by the leader, an inter-processor interrupt, a context switch from
-    /// idle), which for 30 followers on 2 cores adds up to about an `fdatasync`. The
-    /// yielding is also bounded by three recent `fdatasync` latencies; it keeps the core busy
-    /// while no other thread wants it. `Duration::ZERO` turns it off. Default 1 ms.
+    /// idle), which for 30 followers on 2 cores adds up to about an `fdatasync`. A follower
+    /// yields for three recent `fdatasync` latencies (the longest it expects to wait), and
+    /// not at all when that exceeds this: a yielding thread stays runnable and takes CPU time
+    /// from the threads doing work, which slow syncs would make a waste. `Duration::ZERO`
+    /// turns it off. Default 1 ms.
     pub follower_yield_max: Duration,
     /// In the modes that do not sync every append (`None`, `Batch`), each time this many more
     /// bytes of a segment are written, the log asks the OS to start writing them to disk

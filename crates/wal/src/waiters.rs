@@ -14,8 +14,9 @@
 //! leader's wake calls took 6% of all samples of the ratio bench), and the thread a context
 //! switch from idle; 30 of those per round on 2 vCPUs took as long as the sync. A follower
 //! still yielding sees the flag at its next turn on a core, and the leader's `unpark` of a
-//! thread that is not parked is an atomic swap. Yielding keeps a core busy only while no
-//! other thread wants it, and never longer than the budget.
+//! thread that is not parked is an atomic swap. A yielding thread stays runnable, so it takes
+//! its share of a core from every other thread (the scheduler does not put it behind them all):
+//! followers yield only when the wait they expect fits in the budget, and never longer than it.
 
 use crate::commit_delay::SyncLatency;
 use std::sync::Arc;
@@ -23,17 +24,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// Default [`WalOptions::follower_yield_max`](crate::WalOptions::follower_yield_max): 1 ms.
-/// Twice the recent `fdatasync` latency usually bounds the yielding well below it.
+/// Default [`WalOptions::follower_yield_max`](crate::WalOptions::follower_yield_max): 1 ms, so
+/// followers yield while three recent `fdatasync`s take at most that (syncs up to ~330 µs).
 pub const FOLLOWER_YIELD_MAX_DEFAULT: Duration = Duration::from_millis(1);
 
 /// How long a follower yields its CPU, checking for its wake-up, before it parks: three times
-/// the recent sync latency, at most `follower_yield_max`. A follower that queued just after a
-/// leader took the queue waits for the rest of that leader's round (up to a sync), the next
-/// leader's commit delay (at most a sync, see [`crate::commit_delay`]) and that leader's sync.
-/// Zero until the first sync, so followers of logs that never sync park at once.
+/// the recent sync latency, which is the longest it expects to wait. A follower that queued
+/// just after a leader took the queue waits for the rest of that leader's round (up to a sync),
+/// the next leader's commit delay (at most a sync, see [`crate::commit_delay`]) and that
+/// leader's sync. Zero when that exceeds `follower_yield_max`: with slow syncs a follower
+/// would mostly yield in vain, then park and need the wake-up anyway, having taken CPU time
+/// from the threads doing work. Zero until the first sync, so followers of logs that never
+/// sync park at once.
 pub(crate) fn yield_budget(follower_yield_max: Duration, recent: SyncLatency) -> Duration {
-    follower_yield_max.min(recent.average() * 3)
+    let expected_wait = recent.average() * 3;
+    if expected_wait <= follower_yield_max { expected_wait } else { Duration::ZERO }
 }
 
 /// The sequence numbers a leader publishes after each round, readable without the state lock.
@@ -203,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn followers_yield_for_three_recent_syncs_capped() {
+    fn followers_yield_for_three_recent_syncs_if_that_fits_the_cap() {
         let mut latency = SyncLatency::default();
         let cap = Duration::from_millis(1);
         assert_eq!(yield_budget(cap, latency), Duration::ZERO, "no sync measured yet");
@@ -211,7 +216,7 @@ mod tests {
         assert_eq!(yield_budget(cap, latency), Duration::from_micros(600));
         assert_eq!(yield_budget(Duration::ZERO, latency), Duration::ZERO, "0 turns it off");
         latency.record(Duration::from_millis(5));
-        assert_eq!(yield_budget(cap, latency), cap);
+        assert_eq!(yield_budget(cap, latency), Duration::ZERO, "slow syncs: park at once");
     }
 
     #[test]

@@ -308,3 +308,30 @@ fn regression_header_with_first_seq_zero_is_damage() {
     let wal = Wal::open(dir, options).unwrap();
     assert_eq!(all_records(&wal), [(1, b"appended".to_vec())]);
 }
+
+/// The corpus's `mixed.wal` was written before the checksum moved from the `crc32c` crate's
+/// two-step form (the frame's bytes, then the payload appended) to one pass of `crc-fast` over
+/// both: it must still recover whole, every record with its payload, under the strictest mode.
+#[test]
+fn a_segment_written_by_the_earlier_checksum_code_recovers_whole() {
+    let segment = std::fs::read(corpus_dir().join("mixed.wal")).expect("the corpus file");
+    let fs = FaultFs::new();
+    let dir = Path::new("/compat/wal");
+    fs.create_dir_all(dir).unwrap();
+    let path = dir.join("00000000000000000001.wal");
+    drop(fs.open(&path, logstore_fs::OpenMode::CreateNew).unwrap());
+    fs.overwrite_file(&path, &segment).unwrap();
+    let mut options = skip_any_options(&fs, 64 << 10);
+    options.recovery_mode = logstore_wal::RecoveryMode::AbsoluteConsistency;
+    let wal = Wal::open(dir, options).unwrap();
+    assert!(wal.recovery().skipped.is_empty() && wal.recovery().dropped_segments.is_empty());
+    let text: &[u8] = b"2026-11-24T00:00:00Z INFO connection accepted from 10.0.0.7 port 4242";
+    let expected: Vec<&[u8]> =
+        vec![b"first", b"", b"second", b"third", b"fourth", text, &[0u8; 3], &[0xFF; 200], b"last"];
+    let records = all_records(&wal);
+    assert_eq!(
+        records.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<_>>()
+    );
+    assert_eq!(records.iter().map(|(_, p)| p.as_slice()).collect::<Vec<_>>(), expected);
+}
