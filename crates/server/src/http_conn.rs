@@ -12,6 +12,7 @@
 //! is bounded by its size limit, a response by how fast the client reads it.
 
 use crate::Shared;
+use crate::accept::Acceptor;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,7 +20,6 @@ use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,25 +32,9 @@ pub(crate) async fn serve(
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(shared.config.http_connections_max.max(1)));
     let header_timeout = shared.config.http_header_timeout;
-    loop {
-        let slot = tokio::select! {
-            _ = token.cancelled() => return,
-            slot = slots.clone().acquire_owned() => match slot { Ok(slot) => slot, Err(_) => return },
-        };
-        let (stream, _peer) = tokio::select! {
-            _ = token.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    eprintln!("logstore: http accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let acceptor = Acceptor::new(listener, shared.config.http_connections_max, "http");
+    while let Some((stream, slot)) = acceptor.next(&token).await {
         let _ = stream.set_nodelay(true);
         let (service, token, metrics) =
             (TowerToHyperService::new(app.clone()), token.clone(), shared.metrics.clone());

@@ -46,6 +46,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept;
 mod http;
 mod http_conn;
 mod metrics;

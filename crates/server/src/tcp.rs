@@ -15,6 +15,7 @@
 //! is closed (replies already written are flushed first).
 
 use crate::Shared;
+use crate::accept::Acceptor;
 use crate::metrics::Endpoint;
 use crate::parse::{
     TCP_LINE_BYTES_MAX, TcpError, TcpRequest, parse_tcp_line, tcp_request_too_large,
@@ -27,7 +28,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,24 +38,8 @@ pub(crate) async fn serve(
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(shared.config.tcp_connections_max.max(1)));
-    loop {
-        let slot = tokio::select! {
-            _ = token.cancelled() => return,
-            slot = slots.clone().acquire_owned() => match slot { Ok(slot) => slot, Err(_) => return },
-        };
-        let (stream, _peer) = tokio::select! {
-            _ = token.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    eprintln!("logstore: tcp accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let acceptor = Acceptor::new(listener, shared.config.tcp_connections_max, "tcp");
+    while let Some((stream, slot)) = acceptor.next(&token).await {
         let (shared, token) = (shared.clone(), token.clone());
         tracker.spawn(async move {
             shared.metrics.tcp_connections_total.fetch_add(1, Relaxed);

@@ -2,12 +2,11 @@
 //! connection opening, or from the previous response on a keep-alive connection) are closed,
 //! so idle or trickling clients cannot hold every connection slot.
 
-use logstore_engine::testing::FaultFs;
-use logstore_engine::{Durability, LogStore, StoreOptions};
-use logstore_server::{Server, ServerConfig};
+mod common;
+
+use logstore_server::ServerConfig;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::net::TcpStream;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_millis(800);
@@ -28,26 +27,14 @@ fn read_until_closed(stream: &mut TcpStream) -> String {
 
 #[test]
 fn silent_trickling_and_idle_connections_are_closed_and_free_their_slot() {
-    let options = StoreOptions {
-        fs: Arc::new(FaultFs::new()),
-        durability: Durability::None,
-        ..StoreOptions::default()
-    };
-    let store = Arc::new(LogStore::open("/store", options).unwrap());
-    let config = ServerConfig {
+    let server = common::start(ServerConfig {
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
         tcp_addr: None,
         http_connections_max: 1,
         http_header_timeout: TIMEOUT,
         ..ServerConfig::default()
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(Server::bind(store, config)).unwrap();
-    let addr: SocketAddr = server.http_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = runtime.spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    });
+    let addr = server.http_addr.unwrap();
 
     // Silent from the start: closed. It held the only slot, so the next client is served only
     // because it was.
@@ -73,7 +60,5 @@ fn silent_trickling_and_idle_connections_are_closed_and_free_their_slot() {
     let reply = read_until_closed(&mut client);
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     assert!(reply.contains("logstore_http_connections 1\n"), "{reply}");
-
-    let _ = stop.send(());
-    runtime.block_on(running).unwrap().unwrap();
+    server.stop();
 }

@@ -1,11 +1,11 @@
 //! TCP connections that send no whole request within `tcp_idle_timeout` are closed, so idle or
 //! trickling clients cannot hold every connection slot; a client that keeps sending stays.
 
-use logstore_engine::testing::FaultFs;
-use logstore_engine::{Durability, LogStore, StoreOptions};
-use logstore_server::{Server, ServerConfig};
+mod common;
+
+use logstore_server::ServerConfig;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,27 +35,14 @@ fn write_request(stream: &mut TcpStream, reader: &mut BufReader<TcpStream>, mess
 
 #[test]
 fn idle_and_trickling_connections_are_closed_and_free_their_slot() {
-    let options = StoreOptions {
-        fs: Arc::new(FaultFs::new()),
-        durability: Durability::None,
-        ..StoreOptions::default()
-    };
-    let store = Arc::new(LogStore::open("/store", options).unwrap());
-    let config = ServerConfig {
+    let server = common::start(ServerConfig {
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
         tcp_addr: Some("127.0.0.1:0".parse().unwrap()),
         tcp_connections_max: 1,
         tcp_idle_timeout: IDLE,
         ..ServerConfig::default()
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(Server::bind(store, config)).unwrap();
-    let (http_addr, tcp_addr): (SocketAddr, SocketAddr) =
-        (server.http_addr().unwrap(), server.tcp_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = runtime.spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    });
+    let (http_addr, tcp_addr) = (server.http_addr.unwrap(), server.tcp_addr.unwrap());
 
     // Silent from the start: closed. It held the only slot, so the next client is served only
     // because it was.
@@ -99,36 +86,21 @@ fn idle_and_trickling_connections_are_closed_and_free_their_slot() {
     let mut text = String::new();
     metrics.read_to_string(&mut text).unwrap();
     assert!(text.contains("logstore_tcp_idle_closed_total 3\n"), "{text}");
-
-    let _ = stop.send(());
-    runtime.block_on(running).unwrap().unwrap();
+    server.stop();
 }
 
 #[test]
 fn a_zero_idle_timeout_means_no_limit() {
-    let options = StoreOptions {
-        fs: Arc::new(FaultFs::new()),
-        durability: Durability::None,
-        ..StoreOptions::default()
-    };
-    let store = Arc::new(LogStore::open("/store", options).unwrap());
-    let config = ServerConfig {
+    let server = common::start(ServerConfig {
         http_addr: None,
         tcp_addr: Some("127.0.0.1:0".parse().unwrap()),
         tcp_idle_timeout: Duration::ZERO,
         ..ServerConfig::default()
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(Server::bind(store, config)).unwrap();
-    let tcp_addr = server.tcp_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = runtime.spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    });
+    let tcp_addr = server.tcp_addr.unwrap();
     let mut client = TcpStream::connect(tcp_addr).unwrap();
     let mut reader = BufReader::new(client.try_clone().unwrap());
     std::thread::sleep(Duration::from_millis(300));
     write_request(&mut client, &mut reader, "late but served");
-    let _ = stop.send(());
-    runtime.block_on(running).unwrap().unwrap();
+    server.stop();
 }
