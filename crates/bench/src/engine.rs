@@ -20,7 +20,7 @@
 
 use crate::floors::FileFloor;
 use crate::progress::Progress;
-use crate::run::{self, Expected, KeyPair, Measurement, Subject};
+use crate::run::{self, Expected, Measurement, Subject};
 use crate::workload::InputEntry;
 use anyhow::{Context, Result};
 use logstore_engine::{LogStore, NewEntry, StoreOptions};
@@ -83,12 +83,13 @@ pub fn run(
 ) -> Result<Measurement> {
     let n = input.len();
     let store_dir = dir.join("store");
-    let mut keys: Vec<KeyPair> = Vec::with_capacity(n);
+    let mut keys = run::key_record(n);
     let (input_rss_bytes, peak_reset) = run::memory_baseline();
 
     progress.phase("write");
     let start = Instant::now();
     let store = LogStore::open(&store_dir, StoreOptions::default())?;
+    let mut written = 0;
     let mut batch: Vec<NewEntry<'_>> = Vec::with_capacity(BATCH_ENTRIES);
     for chunk in input.chunks(BATCH_ENTRIES) {
         batch.clear();
@@ -100,10 +101,14 @@ pub fn run(
             }
         }));
         let batch_keys = store.append_batch(&batch).context("append_batch")?;
-        keys.extend(batch_keys.iter().map(|k| (k.timestamp_ms, k.seq)));
-        progress.tick(keys.len() as u64);
+        for (slot, key) in keys[written..].iter_mut().zip(&batch_keys) {
+            *slot = (key.timestamp_ms, key.seq);
+        }
+        written += batch_keys.len();
+        progress.tick(written as u64);
     }
     let write_s = start.elapsed().as_secs_f64();
+    anyhow::ensure!(written == n, "the batches returned {written} keys for {n} entries");
 
     let expected = Expected::new(&keys, input, true)?;
     progress.phase("read");

@@ -344,7 +344,7 @@ pub fn targets(cases: &[CaseResult], rows: &[Row]) -> Vec<Target> {
             32.0,
             None,
             format!(
-                "VmHWM {} MiB - RSS after generating the input {} MiB{}",
+                "VmHWM {} MiB - RSS once the input and the record of its keys are in memory {} MiB{}",
                 fmt_num(m.peak_rss_bytes as f64 / MIB),
                 fmt_num(m.input_rss_bytes as f64 / MIB),
                 if m.peak_reset { "" } else { " (peak could not be reset: includes generation)" }
