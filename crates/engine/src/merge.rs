@@ -156,7 +156,7 @@ impl MemCursor {
         visible_below_seq: u64,
     ) -> MemCursor {
         let mut cursor =
-            MemCursor { cursor: snapshot.cursor(range, descending), visible_below_seq };
+            MemCursor { cursor: snapshot.into_cursor(range, descending), visible_below_seq };
         cursor.skip_unacknowledged();
         cursor
     }

@@ -92,14 +92,14 @@ impl Snapshot {
         Range { snapshot: self, heads: Heads::new(self, range) }
     }
 
-    /// A cursor over the entries with keys in `range`, ascending or `descending`, that owns a
-    /// clone of this snapshot (a few `Arc`s): it is `'static` and `Send`, unlike [`Range`],
-    /// and lends each entry from the snapshot without copying it. Same costs as
-    /// [`range`](Self::range).
-    pub fn cursor(&self, range: impl RangeBounds<Key>, descending: bool) -> SnapshotCursor {
-        let mut heads = Heads::new(self, range);
-        let current = if descending { heads.next_back(self) } else { heads.next(self) };
-        SnapshotCursor { snapshot: self.clone(), heads, descending, current }
+    /// A cursor over the entries with keys in `range`, ascending or `descending`, that owns
+    /// this snapshot (clone it first to keep one: a few `Arc`s): it is `'static` and `Send`,
+    /// unlike [`Range`], and lends each entry from the snapshot without copying it. Same costs
+    /// as [`range`](Self::range).
+    pub fn into_cursor(self, range: impl RangeBounds<Key>, descending: bool) -> SnapshotCursor {
+        let mut heads = Heads::new(&self, range);
+        let current = if descending { heads.next_back(&self) } else { heads.next(&self) };
+        SnapshotCursor { snapshot: self, heads, descending, current }
     }
 
     /// Every entry, ascending (`.rev()` for descending).
@@ -312,7 +312,7 @@ impl<'s> DoubleEndedIterator for Range<'s> {
 impl FusedIterator for Range<'_> {}
 
 /// A cursor over a key range of a snapshot it owns, in one direction: made by
-/// [`Snapshot::cursor`]. It lends the current entry ([`entry`](Self::entry)) from the
+/// [`Snapshot::into_cursor`]. It lends the current entry ([`entry`](Self::entry)) from the
 /// snapshot's chunks, so reading allocates nothing per entry.
 ///
 /// ```
@@ -323,7 +323,7 @@ impl FusedIterator for Range<'_> {}
 /// for seq in 1..=4 {
 ///     memtable.insert(&Entry::new(Key::new(seq, seq), format!("m{seq}"), None::<&str>))?;
 /// }
-/// let mut cursor = memtable.reader().snapshot().cursor(Key::new(2, 0).., true);
+/// let mut cursor = memtable.reader().snapshot().into_cursor(Key::new(2, 0).., true);
 /// let mut messages = Vec::new();
 /// while let Some(entry) = cursor.entry() {
 ///     messages.push(entry.message.into_owned());

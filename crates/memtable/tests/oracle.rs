@@ -123,7 +123,7 @@ proptest! {
             prop_assert_eq!(&descending, &expected);
             // The owning cursor, both ways, outliving the snapshot it was made from.
             for reverse in [false, true] {
-                let mut cursor = snapshot.clone().cursor(range, reverse);
+                let mut cursor = snapshot.clone().into_cursor(range, reverse);
                 let mut seen = Vec::new();
                 while let Some(entry) = cursor.entry() {
                     prop_assert_eq!(cursor.key(), Some(entry.key));
