@@ -78,28 +78,54 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
         let result = inner
             .check_writable()
             .and_then(|()| flush_all(inner, &mut ledger))
+            .and_then(|()| checkpoint_if_due(inner, &mut ledger))
             .and_then(|()| maintain(inner, &mut ledger))
             .and_then(|()| match compact_replies.is_empty() {
                 true => Ok(()),
                 false => compact_all(inner, &mut ledger),
             })
-            .and_then(|()| match asked || ledger.due(inner.options.checkpoint_interval_bytes) {
-                true => checkpoint::checkpoint(inner, &mut ledger, &mut |ledger| {
-                    flush_all(inner, ledger)
-                }),
-                false => Ok(()),
+            .and_then(|()| match asked {
+                true => checkpoint(inner, &mut ledger),
+                false => checkpoint_if_due(inner, &mut ledger),
             });
         if let Err(e) = &result {
             if !matches!(e, StoreError::Poisoned { .. }) {
                 inner.poison(e);
             }
         }
+        // A failed round's error goes to the first requester (it names the operation and the
+        // file; it is not `Clone`), the others get the poisoning it caused.
+        let failed = result.is_err();
+        let mut error = result.err();
         for reply in checkpoint_replies.into_iter().chain(compact_replies) {
-            let _ = reply.send(inner.check_writable());
+            let outcome = match (failed, error.take()) {
+                (false, _) => Ok(()),
+                (true, Some(e)) => Err(e),
+                (true, None) => inner.check_writable(),
+            };
+            let _ = reply.send(outcome);
         }
         if stop {
             return;
         }
+    }
+}
+
+/// A checkpoint ([`crate::checkpoint`]); the memtables frozen meanwhile are flushed between
+/// its syncs.
+fn checkpoint(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
+    checkpoint::checkpoint(inner, ledger, &mut |ledger| flush_all(inner, ledger))
+}
+
+/// A checkpoint if one is due ([`StoreOptions::checkpoint_interval_bytes`]). Called between
+/// flushes and between merges, not only at the end of a round: under steady writes a round
+/// can last as long as the writes do, and the WAL and the merged-away tables would pile up.
+///
+/// [`StoreOptions::checkpoint_interval_bytes`]: crate::StoreOptions::checkpoint_interval_bytes
+fn checkpoint_if_due(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
+    match ledger.due(inner.options.checkpoint_interval_bytes) {
+        true => checkpoint(inner, ledger),
+        false => Ok(()),
     }
 }
 
@@ -154,6 +180,7 @@ fn maintain(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
         while let Some(choice) = compaction::choose(&summaries(&inner.current()), &options) {
             merge_tables(inner, ledger, &choice)?;
             flush_all(inner, ledger)?;
+            checkpoint_if_due(inner, ledger)?;
         }
     }
     let retention = inner.options.retention;
