@@ -6,7 +6,7 @@
 //! leader takes the queue: with 32 threads and a 0.3 ms `fdatasync`, the writers split into
 //! two halves that take turns, about 15 records per sync. Waiting the time the acknowledged
 //! threads need to come back puts 28-31 of the 32 in each sync. Here, on 2 vCPUs, that time
-//! was 0.15-0.16 ms per sync while every follower parked and had to be woken, and 60-90 us
+//! was 0.15-0.16 ms per sync while every follower parked and had to be woken, and 41-87 us
 //! once followers yield before they park (see the `waiters` module).
 //!
 //! # What the leader knows

@@ -37,8 +37,9 @@ pub enum Durability {
     Sync,
     /// `append` returns once the record is handed to the operating system; the log syncs at
     /// least every `max_delay` and whenever `max_bytes` have been written since the last sync
-    /// (the appender that crosses it syncs before returning). A crash of the machine may lose
-    /// what was appended in the last `max_delay`; a crash of the process loses nothing.
+    /// (the round that crosses it also syncs, and its appenders return after that sync). A
+    /// crash of the machine may lose what was appended in the last `max_delay`; a crash of the
+    /// process loses nothing.
     Batch {
         /// Longest time written records stay unsynced.
         max_delay: Duration,
@@ -118,8 +119,8 @@ pub struct WalOptions {
     /// segment's writeback. A hint: it changes no guarantee. `0` turns it off. Default 1 MiB.
     pub writeback_interval_bytes: u64,
     /// With `preallocate`, in a round that syncs, the leader keeps the preallocated space up to
-    /// this many bytes past the records written, zero-filled (topping it up, with one sync per
-    /// top-up, once less than half is left), so that synced appends overwrite blocks already
+    /// this many bytes past the records written, zero-filled (topping it up, with one write made
+    /// durable by that round's own sync, once less than half is left), so that synced appends overwrite blocks already
     /// written and their `fdatasync` need not also commit the conversion of unwritten extents.
     /// Costs one write of zeros per byte of log. Never past the preallocated space. `0` turns
     /// it off. Default 1 MiB.

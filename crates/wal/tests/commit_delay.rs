@@ -5,7 +5,7 @@ mod common;
 
 use common::{dir, options, payload, payloads, records};
 use logstore_fs::{CrashMode, FaultFs};
-use logstore_wal::{COMMIT_DELAY_MAX_LIMIT, Wal, WalError, WalOptions};
+use logstore_wal::{COMMIT_DELAY_MAX_LIMIT, Durability, Wal, WalError, WalOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,26 @@ fn a_lone_appender_never_waits() {
     }
     wal.append_batch(&[b"a".as_slice(), b"b"]).unwrap();
     let stats = wal.stats();
+    assert_eq!((stats.commit_delays, stats.commit_delay_us), (0, 0), "{stats:?}");
+}
+
+/// In `Batch` mode every append here crosses `max_bytes`, so every round syncs: the lone
+/// appender leads it with its own request queued and has no one to wait for. (It used to
+/// write first, then lead a second, syncing round as a caller still holding its ticket, and
+/// waited the commit delay for itself.)
+#[test]
+fn a_lone_batch_appender_syncing_at_its_threshold_never_waits() {
+    let fs = FaultFs::new();
+    // Syncs as slow as a disk's, so the delay's budget (the recent sync latency) is not ~0.
+    fs.set_file_sync_latency(Duration::from_micros(300));
+    let durability = Durability::Batch { max_delay: Duration::from_secs(3600), max_bytes: 1 };
+    let wal = Wal::open(dir(), WalOptions { durability, ..options(&fs, 1 << 16) }).unwrap();
+    let syncs_before = wal.stats().syncs;
+    for i in 0..20 {
+        wal.append(&payload(i, 40)).unwrap();
+    }
+    let stats = wal.stats();
+    assert_eq!(stats.syncs - syncs_before, 20, "one sync per append: {stats:?}");
     assert_eq!((stats.commit_delays, stats.commit_delay_us), (0, 0), "{stats:?}");
 }
 
@@ -68,13 +88,16 @@ fn a_commit_delay_above_the_limit_is_refused() {
 }
 
 /// Many threads, some holding their tickets a while (as the engine does between `submit` and
-/// `wait`), with the largest delay allowed: every acknowledged record survives a power cut,
-/// exactly once, each thread's in its order; nothing hangs.
+/// `wait`), with the largest delay allowed and syncs as slow as a disk's (the delay is bounded
+/// by the recent sync latency, which instant syncs would make ~0): leaders do wait, and every
+/// acknowledged record survives a power cut, exactly once, each thread's in its order; nothing
+/// hangs.
 #[test]
 fn concurrent_appenders_with_the_longest_delay_lose_nothing_acknowledged() {
     const THREADS: u64 = 8;
     const APPENDS_PER_THREAD: u64 = 200;
     let fs = FaultFs::new();
+    fs.set_file_sync_latency(Duration::from_micros(200));
     let opts = WalOptions { commit_delay_max: COMMIT_DELAY_MAX_LIMIT, ..options(&fs, 8 << 10) };
     let wal = Arc::new(Wal::open(dir(), opts.clone()).unwrap());
     let acked: Vec<Vec<u64>> = std::thread::scope(|scope| {
@@ -102,6 +125,7 @@ fn concurrent_appenders_with_the_longest_delay_lose_nothing_acknowledged() {
     });
     let stats = wal.stats();
     assert!(stats.segments > 1, "rotation happened under concurrency: {stats:?}");
+    assert!(stats.commit_delays > 0, "leaders waited for those on their way: {stats:?}");
     std::mem::forget(Arc::into_inner(wal).unwrap());
     fs.crash(CrashMode::DropUnsynced);
 

@@ -213,6 +213,16 @@ fn skip_any_options(fs: &FaultFs, segment_bytes_max: u64) -> WalOptions {
     }
 }
 
+/// A fresh in-memory file system whose log directory `dir` holds `bytes` as segment 1.
+fn fs_with_segment(dir: &Path, bytes: &[u8]) -> (FaultFs, std::path::PathBuf) {
+    let fs = FaultFs::new();
+    fs.create_dir_all(dir).unwrap();
+    let path = dir.join("00000000000000000001.wal");
+    drop(fs.open(&path, logstore_fs::OpenMode::CreateNew).unwrap());
+    fs.overwrite_file(&path, bytes).unwrap();
+    (fs, path)
+}
+
 fn all_records(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
     let first = wal.stats().first_seq;
     wal.replay(first).unwrap().map(|r| r.map(|r| (r.seq, r.payload)).unwrap()).collect()
@@ -288,12 +298,8 @@ fn regression_header_with_first_seq_zero_is_damage() {
     segment[20..28].copy_from_slice(&0u64.to_le_bytes());
     let crc = crc_fast::crc32_iscsi(&segment[..28]);
     segment[28..32].copy_from_slice(&crc.to_le_bytes());
-    let fs = FaultFs::new();
     let dir = Path::new("/regression/wal");
-    fs.create_dir_all(dir).unwrap();
-    let path = dir.join("00000000000000000001.wal");
-    drop(fs.open(&path, logstore_fs::OpenMode::CreateNew).unwrap());
-    fs.overwrite_file(&path, &segment).unwrap();
+    let (fs, path) = fs_with_segment(dir, &segment);
 
     let mut options = skip_any_options(&fs, 64 << 10);
     options.recovery_mode = logstore_wal::RecoveryMode::TolerateCorruptedTail;
@@ -315,12 +321,8 @@ fn regression_header_with_first_seq_zero_is_damage() {
 #[test]
 fn a_segment_written_by_the_earlier_checksum_code_recovers_whole() {
     let segment = std::fs::read(corpus_dir().join("mixed.wal")).expect("the corpus file");
-    let fs = FaultFs::new();
     let dir = Path::new("/compat/wal");
-    fs.create_dir_all(dir).unwrap();
-    let path = dir.join("00000000000000000001.wal");
-    drop(fs.open(&path, logstore_fs::OpenMode::CreateNew).unwrap());
-    fs.overwrite_file(&path, &segment).unwrap();
+    let (fs, _path) = fs_with_segment(dir, &segment);
     let mut options = skip_any_options(&fs, 64 << 10);
     options.recovery_mode = logstore_wal::RecoveryMode::AbsoluteConsistency;
     let wal = Wal::open(dir, options).unwrap();
