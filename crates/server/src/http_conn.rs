@@ -9,7 +9,8 @@
 //! previous response (hyper starts the clock again while it waits for the next request), and at
 //! most [`ServerConfig::http_connections_max`](crate::ServerConfig) connections are served at
 //! once (more wait to be accepted). Request bodies and streamed responses are not timed: a body
-//! is bounded by its size limit, a response by how fast the client reads it.
+//! is bounded by its size limit, a response by how fast the client reads it. HTTP/1.1 only
+//! (what `axum::serve` added beyond it, h2c and upgrades, no route of this API uses).
 
 use crate::Shared;
 use crate::accept::Acceptor;
@@ -18,7 +19,6 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,13 +33,12 @@ pub(crate) async fn serve(
     tracker: TaskTracker,
 ) {
     let header_timeout = shared.config.http_header_timeout;
-    let acceptor = Acceptor::new(listener, shared.config.http_connections_max, "http");
+    let open = shared.metrics.http_connections_open.clone();
+    let acceptor = Acceptor::new(listener, shared.config.http_connections_max, open, "http");
     while let Some((stream, slot)) = acceptor.next(&token).await {
         let _ = stream.set_nodelay(true);
-        let (service, token, metrics) =
-            (TowerToHyperService::new(app.clone()), token.clone(), shared.metrics.clone());
+        let (service, token) = (TowerToHyperService::new(app.clone()), token.clone());
         tracker.spawn(async move {
-            metrics.http_connections_open.fetch_add(1, Relaxed);
             let mut builder = http1::Builder::new();
             // Zero turns the timeout off.
             builder
@@ -55,7 +54,6 @@ pub(crate) async fn serve(
                     let _ = connection.as_mut().await;
                 }
             }
-            metrics.http_connections_open.fetch_sub(1, Relaxed);
             drop(slot);
         });
     }

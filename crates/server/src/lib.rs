@@ -11,7 +11,7 @@
 //! let store = Arc::new(LogStore::open("./logstore-data", StoreOptions::default()).unwrap());
 //! let server = Server::bind(store.clone(), ServerConfig::default()).await?;
 //! println!("HTTP on {:?}, TCP on {:?}", server.http_addr(), server.tcp_addr());
-//! server.run(async { tokio::signal::ctrl_c().await.unwrap() }).await?; // drains in-flight requests
+//! server.run(async { tokio::signal::ctrl_c().await.unwrap() }).await; // drains in-flight requests
 //! store.close().unwrap(); // flushes and syncs
 //! # Ok(()) }
 //! ```
@@ -191,7 +191,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, lets every request in flight
     /// finish (and its reply go out) and returns. The store stays open: close it after.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let token = CancellationToken::new();
         let trigger = token.clone();
         tokio::spawn(async move {
@@ -220,22 +220,17 @@ impl Server {
         let drained = async {
             tracker.close();
             tracker.wait().await;
-            Ok(())
         };
         tokio::pin!(drained);
         tokio::select! {
-            result = &mut drained => return result,
+            () = &mut drained => return,
             _ = token.cancelled() => {}
         }
-        match tokio::time::timeout(grace, drained).await {
-            Ok(result) => result,
-            Err(_) => {
-                eprintln!(
-                    "logstore: requests still in flight {} s after the shutdown signal; stopping without them",
-                    grace.as_secs()
-                );
-                Ok(())
-            }
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            eprintln!(
+                "logstore: requests still in flight {} s after the shutdown signal; stopping without them",
+                grace.as_secs()
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use logstore_engine::StoreStats;
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -72,8 +73,9 @@ pub(crate) struct Metrics {
     pub(crate) http_entries_written: AtomicU64,
     pub(crate) tcp_entries_written: AtomicU64,
     pub(crate) entries_read: AtomicU64,
-    pub(crate) http_connections_open: AtomicU64,
-    pub(crate) tcp_connections_open: AtomicU64,
+    /// Open connections, kept by each connection's [`Slot`](crate::accept::Slot).
+    pub(crate) http_connections_open: Arc<AtomicU64>,
+    pub(crate) tcp_connections_open: Arc<AtomicU64>,
     pub(crate) tcp_connections_total: AtomicU64,
     pub(crate) tcp_idle_closed_total: AtomicU64,
 }

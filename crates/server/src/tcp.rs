@@ -38,14 +38,13 @@ pub(crate) async fn serve(
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let acceptor = Acceptor::new(listener, shared.config.tcp_connections_max, "tcp");
+    let open = shared.metrics.tcp_connections_open.clone();
+    let acceptor = Acceptor::new(listener, shared.config.tcp_connections_max, open, "tcp");
     while let Some((stream, slot)) = acceptor.next(&token).await {
         let (shared, token) = (shared.clone(), token.clone());
         tracker.spawn(async move {
             shared.metrics.tcp_connections_total.fetch_add(1, Relaxed);
-            shared.metrics.tcp_connections_open.fetch_add(1, Relaxed);
             let _ = connection(stream, &shared, &token).await;
-            shared.metrics.tcp_connections_open.fetch_sub(1, Relaxed);
             drop(slot);
         });
     }

@@ -36,11 +36,26 @@ fn silent_trickling_and_idle_connections_are_closed_and_free_their_slot() {
     });
     let addr = server.http_addr.unwrap();
 
-    // Silent from the start: closed. It held the only slot, so the next client is served only
-    // because it was.
+    // Served once (so it holds the only slot), then idle: a second client's request waits
+    // unanswered until the idle one is closed, then is served.
+    let mut holder = TcpStream::connect(addr).unwrap();
+    holder.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 15];
+    holder.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200 OK");
+    let mut waiting = TcpStream::connect(addr).unwrap();
+    waiting.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    waiting.set_read_timeout(Some(TIMEOUT / 2)).unwrap();
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(early.is_err(), "answered while the only slot was taken: {early:?}");
+    read_until_closed(&mut holder);
+    let reply = read_until_closed(&mut waiting);
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+
+    // Silent from the start: closed.
     let mut silent = TcpStream::connect(addr).unwrap();
-    let reply = read_until_closed(&mut silent);
-    assert!(!reply.contains("200 OK"), "{reply}");
+    read_until_closed(&mut silent);
 
     // A request head that never ends: closed too.
     let mut trickling = TcpStream::connect(addr).unwrap();
@@ -60,5 +75,21 @@ fn silent_trickling_and_idle_connections_are_closed_and_free_their_slot() {
     let reply = read_until_closed(&mut client);
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     assert!(reply.contains("logstore_http_connections 1\n"), "{reply}");
+    server.stop();
+}
+
+#[test]
+fn a_zero_header_timeout_means_no_limit() {
+    let server = common::start(ServerConfig {
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        tcp_addr: None,
+        http_header_timeout: Duration::ZERO,
+        ..ServerConfig::default()
+    });
+    let mut client = TcpStream::connect(server.http_addr.unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    client.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = read_until_closed(&mut client);
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     server.stop();
 }

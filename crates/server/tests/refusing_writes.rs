@@ -74,5 +74,5 @@ fn a_failed_sync_turns_writes_into_503_and_reads_go_on() {
     assert_eq!(reply["status"], "ok");
 
     let _ = stop.send(());
-    runtime.block_on(running).unwrap().unwrap();
+    runtime.block_on(running).unwrap();
 }

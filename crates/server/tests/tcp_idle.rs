@@ -44,8 +44,28 @@ fn idle_and_trickling_connections_are_closed_and_free_their_slot() {
     });
     let (http_addr, tcp_addr) = (server.http_addr.unwrap(), server.tcp_addr.unwrap());
 
-    // Silent from the start: closed. It held the only slot, so the next client is served only
-    // because it was.
+    // Served once (so it holds the only slot), then idle: a second client's request waits
+    // unanswered until the idle one is closed, then is served.
+    let mut holder = TcpStream::connect(tcp_addr).unwrap();
+    let mut holder_reader = BufReader::new(holder.try_clone().unwrap());
+    write_request(&mut holder, &mut holder_reader, "holder");
+    let mut waiting = TcpStream::connect(tcp_addr).unwrap();
+    let mut waiting_reader = BufReader::new(waiting.try_clone().unwrap());
+    writeln!(waiting, r#"{{"action":"write","message":"waiting"}}"#).unwrap();
+    waiting.set_read_timeout(Some(IDLE / 2)).unwrap();
+    let mut early = String::new();
+    let read = waiting_reader.read_line(&mut early);
+    assert!(read.is_err() && early.is_empty(), "answered while the only slot was taken: {early}");
+    drop(holder_reader);
+    closed_by_server(holder);
+    waiting.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reply = String::new();
+    waiting_reader.read_line(&mut reply).unwrap();
+    assert_eq!(reply.trim_end(), r#"{"status":"ok"}"#);
+    drop(waiting_reader);
+    closed_by_server(waiting);
+
+    // Silent from the start: closed.
     closed_by_server(TcpStream::connect(tcp_addr).unwrap());
 
     // A request that never ends, a byte every quarter of the timeout: closed too, without a
@@ -85,7 +105,7 @@ fn idle_and_trickling_connections_are_closed_and_free_their_slot() {
     metrics.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     metrics.read_to_string(&mut text).unwrap();
-    assert!(text.contains("logstore_tcp_idle_closed_total 3\n"), "{text}");
+    assert!(text.contains("logstore_tcp_idle_closed_total 5\n"), "{text}");
     server.stop();
 }
 

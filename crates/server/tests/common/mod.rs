@@ -14,7 +14,7 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     pub tcp_addr: Option<SocketAddr>,
     stop: tokio::sync::oneshot::Sender<()>,
-    running: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: tokio::task::JoinHandle<()>,
 }
 
 /// Starts a server with `config` (give it `127.0.0.1:0` addresses) on a fresh store.
@@ -38,6 +38,6 @@ pub fn start(config: ServerConfig) -> Running {
 impl Running {
     pub fn stop(self) {
         let _ = self.stop.send(());
-        self.runtime.block_on(self.running).unwrap().unwrap();
+        self.runtime.block_on(self.running).unwrap();
     }
 }
