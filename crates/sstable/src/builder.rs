@@ -89,7 +89,6 @@ pub struct TableBuilder {
     data_bytes: u64,
     raw_data_bytes: u64,
     index: Vec<u8>,
-    block_count: u32,
     entry_count: u64,
     payload_bytes: u64,
     min_key: Key,
@@ -105,7 +104,7 @@ impl std::fmt::Debug for TableBuilder {
             .field("path", &self.path)
             .field("options", &self.options)
             .field("entry_count", &self.entry_count)
-            .field("block_count", &self.block_count)
+            .field("block_count", &self.block_count())
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
     }
@@ -164,7 +163,6 @@ impl TableBuilder {
             data_bytes: 0,
             raw_data_bytes: 0,
             index: Vec::new(),
-            block_count: 0,
             entry_count: 0,
             payload_bytes: 0,
             min_key: Key::MIN,
@@ -241,9 +239,11 @@ impl TableBuilder {
     /// (a log's tables, written in time order) at the cost of copying bytes. The block being
     /// filled is closed first, so `table`'s blocks keep their boundaries (the new table may
     /// hold a block shorter than the target there). `table` must have been written with this
-    /// builder's codec and compression ([`Error::FormatMismatch`]); a block beyond the
-    /// builder's limits is refused ([`Error::LimitExceeded`]), and a damaged one is
-    /// [`Error::ChecksumMismatch`], never carried into the new table (both poison the builder).
+    /// builder's codec and compression ([`Error::FormatMismatch`]); a table with a block
+    /// beyond the builder's limits ([`Error::LimitExceeded`]) or more blocks than its index has
+    /// room for ([`Error::TableTooLarge`]) is refused before anything is copied, and the builder
+    /// goes on. A damaged block is [`Error::ChecksumMismatch`], never carried into the new
+    /// table; it, and an I/O error, poison the builder.
     /// Entries may be added after, with keys greater than the table's.
     pub fn append_table(&mut self, table: &Table) -> Result<()> {
         self.check_poisoned()?;
@@ -270,8 +270,34 @@ impl TableBuilder {
             }
             _ => {}
         }
+        self.check_appendable(source)?;
         let result = self.copy_blocks(source);
         self.poison_on_error(result)
+    }
+
+    /// Refuses `source` if a block of it exceeds this builder's limits (the source was
+    /// checked against its reader's, which may be looser), or if its blocks (and the block
+    /// being filled, closed first) would overflow the index.
+    fn check_appendable(&self, source: &TableInner) -> Result<()> {
+        for handle in &source.index {
+            let limits = [
+                ("block bytes", handle.stored_bytes.max(handle.raw_bytes), BLOCK_BYTES_MAX_DEFAULT),
+                ("entries in a block", handle.entry_count, BLOCK_ENTRIES_MAX_DEFAULT),
+            ];
+            for (what, value, limit) in limits {
+                if value > limit {
+                    return Err(Error::LimitExceeded {
+                        path: source.path.clone(),
+                        offset: handle.offset,
+                        what,
+                        value: value.into(),
+                        limit: limit.into(),
+                    });
+                }
+            }
+        }
+        let blocks = source.index.len() + usize::from(!self.block.is_empty());
+        self.check_index_room(blocks)
     }
 
     /// The work of [`append_table`](Self::append_table) once its input is accepted.
@@ -283,36 +309,9 @@ impl TableBuilder {
         let mut window = ViewWindow::default();
         let copied = (|| {
             for (number, handle) in source.index.iter().enumerate() {
-                self.check_index_room()?;
-                // The source was checked against its reader's limits, which may be looser.
-                let limits = [
-                    (
-                        "block bytes",
-                        handle.stored_bytes.max(handle.raw_bytes),
-                        BLOCK_BYTES_MAX_DEFAULT,
-                    ),
-                    ("entries in a block", handle.entry_count, BLOCK_ENTRIES_MAX_DEFAULT),
-                ];
-                for (what, value, limit) in limits {
-                    if value > limit {
-                        return Err(Error::LimitExceeded {
-                            path: source.path.clone(),
-                            offset: handle.offset,
-                            what,
-                            value: value.into(),
-                            limit: limit.into(),
-                        });
-                    }
-                }
                 window.touch(source, handle.offset as usize..handle.end() as usize, Forward);
                 self.out.extend_from_slice(source.stored_block(number, &mut buf)?);
-                BlockHandle { offset: self.data_bytes, ..*handle }.encode(&mut self.index);
-                self.data_bytes += u64::from(handle.stored_bytes);
-                self.raw_data_bytes += u64::from(handle.raw_bytes);
-                self.block_count += 1;
-                if self.out.len() >= WRITE_BUFFER_BYTES {
-                    self.flush_out()?;
-                }
+                self.push_block(BlockHandle { offset: self.data_bytes, ..*handle })?;
             }
             Ok(())
         })();
@@ -331,7 +330,7 @@ impl TableBuilder {
     /// Writes the index and footer, syncs, renames to the final name and syncs the directory.
     /// Returns the new table's statistics. A table needs at least one entry.
     pub fn finish(self) -> Result<TableStats> {
-        self.finish_with(Sync::FileAndName)
+        self.finish_with(Durable::FileAndName)
     }
 
     /// Writes the index and footer and renames the file to its final name, with no sync: the
@@ -339,10 +338,10 @@ impl TableBuilder {
     /// syncs the file and then its directory (see the module docs). Returns the new
     /// table's statistics. A table needs at least one entry.
     pub fn finish_unsynced(self) -> Result<TableStats> {
-        self.finish_with(Sync::Nothing)
+        self.finish_with(Durable::Nothing)
     }
 
-    fn finish_with(mut self, sync: Sync) -> Result<TableStats> {
+    fn finish_with(mut self, sync: Durable) -> Result<TableStats> {
         self.check_poisoned()?;
         let Some(max_key) = self.last_key else {
             return Err(Error::EmptyTable { path: self.path.clone() });
@@ -379,8 +378,9 @@ impl TableBuilder {
     }
 
     /// Whether the index has room for one more block's entry within its limit.
-    fn check_index_room(&self) -> Result<()> {
-        let index_bytes = (self.index.len() + INDEX_ENTRY_BYTES) as u64;
+    /// Refuses `blocks` more blocks if the index would outgrow its limit.
+    fn check_index_room(&self, blocks: usize) -> Result<()> {
+        let index_bytes = (self.index.len() + blocks * INDEX_ENTRY_BYTES) as u64;
         if index_bytes > INDEX_BYTES_MAX_DEFAULT.into() {
             return Err(Error::TableTooLarge {
                 path: self.path.clone(),
@@ -393,7 +393,7 @@ impl TableBuilder {
 
     /// Compresses and checksums the current block, queues it for writing, indexes it.
     fn finish_block(&mut self) -> Result<()> {
-        self.check_index_room()?;
+        self.check_index_room(1)?;
         let raw = self.block.body();
         let stored_as =
             compression::compress_block(self.options.compression, raw, &mut self.compressed);
@@ -415,12 +415,23 @@ impl TableBuilder {
             reserved: [0; 3],
         };
         self.out.extend_from_slice(stored);
-        handle.encode(&mut self.index);
-        self.data_bytes += stored.len() as u64;
-        self.raw_data_bytes += raw.len() as u64;
-        self.block_count += 1;
         self.block.clear();
+        self.push_block(handle)
+    }
+
+    /// Indexes a block whose stored bytes were just queued in `out` at `handle.offset`, and
+    /// writes `out` once it is full.
+    fn push_block(&mut self, handle: BlockHandle) -> Result<()> {
+        debug_assert_eq!(handle.offset, self.data_bytes);
+        handle.encode(&mut self.index);
+        self.data_bytes += u64::from(handle.stored_bytes);
+        self.raw_data_bytes += u64::from(handle.raw_bytes);
         if self.out.len() >= WRITE_BUFFER_BYTES { self.flush_out() } else { Ok(()) }
+    }
+
+    /// Blocks indexed so far.
+    fn block_count(&self) -> u32 {
+        (self.index.len() / INDEX_ENTRY_BYTES) as u32
     }
 
     fn flush_out(&mut self) -> Result<()> {
@@ -438,7 +449,7 @@ impl TableBuilder {
     }
 
     /// Writes the last block, the index and the footer, and syncs the file if `sync` says so.
-    fn write_tail(&mut self, max_key: Key, sync: Sync) -> Result<TableStats> {
+    fn write_tail(&mut self, max_key: Key, sync: Durable) -> Result<TableStats> {
         if !self.block.is_empty() {
             self.finish_block()?;
         }
@@ -447,7 +458,7 @@ impl TableBuilder {
             index_offset,
             index_bytes: self.index.len() as u32,
             index_crc32c: format::crc32c(&self.index),
-            block_count: self.block_count,
+            block_count: self.block_count(),
             codec_id: self.options.codec.as_byte(),
             compression_id: self.options.compression.as_byte(),
             reserved: 0,
@@ -459,14 +470,14 @@ impl TableBuilder {
         self.out.extend_from_slice(&self.index);
         self.out.extend_from_slice(&footer.encode());
         self.flush_out()?;
-        if sync == Sync::FileAndName {
+        if sync == Durable::FileAndName {
             self.file.sync_data().map_err(io_err("fdatasync", &self.temp_path, 0))?;
         }
         Ok(TableStats {
             codec: self.options.codec,
             compression: self.options.compression,
             entry_count: self.entry_count,
-            block_count: self.block_count,
+            block_count: self.block_count(),
             min_key: self.min_key,
             max_key,
             payload_bytes: self.payload_bytes,
@@ -478,14 +489,14 @@ impl TableBuilder {
     }
 
     /// Renames the file to its final name, and makes the name durable if `sync` says so.
-    fn publish(&mut self, sync: Sync) -> Result<()> {
+    fn publish(&mut self, sync: Durable) -> Result<()> {
         self.fs.rename(&self.temp_path, &self.path).map_err(io_err(
             "rename to final name",
             &self.temp_path,
             0,
         ))?;
         self.done = true;
-        if sync == Sync::Nothing {
+        if sync == Durable::Nothing {
             return Ok(());
         }
         let dir = parent_dir(&self.path);
@@ -507,7 +518,7 @@ impl TableBuilder {
 
 /// What [`TableBuilder::finish_with`] makes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sync {
+enum Durable {
     /// The file's bytes, then its final name.
     FileAndName,
     /// Nothing: the caller does it.

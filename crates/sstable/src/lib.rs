@@ -173,9 +173,9 @@
 //! 7.36 ms over entries scattered in memory; within a block just checksummed, much less).
 //! CRC32C comes from `crc-fast`, which folds with carry-less multiplication (AVX-512
 //! VPCLMULQDQ here): with the `crc32c` crate's `crc32` instruction loop, the checksums alone
-//! took 3.87 ms and the scan 0.174 µs per entry in an earlier session; measured back to back
-//! the same hour, a scan of the engine's tables went from 0.215 to 0.115-0.119 µs per entry
-//! with the switch (a scratch probe, best of 30 each). Through `pread` with its default 256 KiB
+//! took 3.87 ms in an earlier session (0.039 µs per entry, against 0.021 here), when the scan
+//! measured 0.174 µs per entry; the VM's speed moved between those runs, so the difference
+//! of the two scans is not the checksum's alone. Through `pread` with its default 256 KiB
 //! read-ahead, the criterion mean was lower than the map's in this run (12.49 ms) and the
 //! best of 30 higher (0.150); a short range favours the map (104 against 124 µs), so the map
 //! stays the default (see [`ReadOptions::mmap`]).
@@ -192,7 +192,8 @@
 //!
 //! Per binary entry, the table adds about 4 bytes of record header (two one-byte key deltas,
 //! a two-byte length), the codec 7 bytes (its header beyond the 16-byte key it counts) and the
-//! index 2 bytes: 13 bytes, 2.4% of the generated entries, 6% of the short Loghub lines.
+//! index 2 bytes: 13 bytes, 2.4% of the generated entries. The Loghub lines carry no
+//! metadata, so the codec adds 3 bytes less: about 9 bytes, 6% of their 153.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

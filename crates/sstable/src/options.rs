@@ -71,9 +71,11 @@ pub struct ReadOptions {
     /// Read blocks in place through a read-only view of the whole table
     /// ([`FsFile::map_read_only`](logstore_fs::FsFile::map_read_only): a memory map on the real
     /// file system) instead of copying them out with `pread` into a buffer. Default `true`:
-    /// short reads, such as the newest 1,000 entries of a table, take 10-15% less time; long
-    /// scans about the same, as they release the pages they pass so that resident memory
-    /// stays what it is with `pread` ([`VIEW_RELEASE_BYTES`](crate::VIEW_RELEASE_BYTES)).
+    /// short reads, such as the newest 1,000 entries of a table, took 11-16% less time in the
+    /// crate's benchmark; for long scans it is mixed (in one run the map had the better best
+    /// of 30, `pread` the better criterion mean), as they release the pages they pass so that
+    /// resident memory stays what it is with `pread`
+    /// ([`VIEW_RELEASE_BYTES`](crate::VIEW_RELEASE_BYTES)).
     /// Tables are sealed once written, as a map requires; choose `false` to turn a disk read
     /// error under a mapped page into an error rather than a `SIGBUS` (see
     /// [`logstore_fs::ReadOnlyMap`]).

@@ -59,7 +59,6 @@ impl TableInner {
         Error::Corrupt { path: self.path.clone(), region, offset, detail: detail.into() }
     }
 
-    /// Reads `buf.len()` bytes at `offset`; a file shorter than that is [`Error::Truncated`].
     /// Checks `stored` (the stored bytes of block `block`, as read) against the block's CRC32C.
     pub fn check_block_crc(&self, block: usize, stored: &[u8]) -> Result<()> {
         let handle = &self.index[block];
@@ -102,6 +101,7 @@ impl TableInner {
         Ok(stored)
     }
 
+    /// Reads `buf.len()` bytes at `offset`; a file shorter than that is [`Error::Truncated`].
     pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         read_exact_at(&*self.file, &self.path, buf, offset)
     }

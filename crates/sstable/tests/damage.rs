@@ -6,7 +6,7 @@ mod common;
 use common::{build, db_path, fault_fs, open, read_range, sample_entries};
 use logstore_entry::{CodecId, Entry, Key};
 use logstore_fs::FaultFs;
-use logstore_sstable::{Compression, Direction, Error, Region, Table, TableOptions};
+use logstore_sstable::{Compression, Direction, Error, ReadOptions, Region, Table, TableOptions};
 use std::path::Path;
 
 /// The ranges every damaged table is read with: the whole table, and slices that touch only
@@ -30,8 +30,21 @@ struct Reading {
     verified: Result<(), String>,
 }
 
-fn read_everything(fs: &FaultFs, path: &Path, ranges: &[(Key, Key)]) -> Result<Reading, Error> {
-    let table = open(fs, path)?;
+/// Both ways a table is read: in place through its view (`mmap`), and through `pread` into a
+/// buffer with read-ahead; each damage test runs both.
+const READ_MODES: [bool; 2] = [true, false];
+
+fn open_reading(fs: &FaultFs, path: &Path, mmap: bool) -> Result<Table, Error> {
+    Table::open(fs, path, ReadOptions { mmap, ..ReadOptions::default() })
+}
+
+fn read_everything(
+    fs: &FaultFs,
+    path: &Path,
+    ranges: &[(Key, Key)],
+    mmap: bool,
+) -> Result<Reading, Error> {
+    let table = open_reading(fs, path, mmap)?;
     let mut out = Vec::new();
     for &(lo, hi) in ranges {
         for direction in [Direction::Forward, Direction::Backward] {
@@ -67,7 +80,7 @@ fn cases() -> Vec<Case> {
                 );
             }
             let ranges = probe_ranges(&entries);
-            let good = read_everything(&fs, &path, &ranges).unwrap();
+            let good = read_everything(&fs, &path, &ranges, false).unwrap();
             assert!(good.verified.is_ok());
             assert_eq!(good.ranges[0].as_ref().unwrap(), &entries);
             let bytes = fs.read_file(&path).unwrap();
@@ -107,24 +120,29 @@ fn every_single_byte_corruption_is_detected_or_harmless() {
                 let mut bytes = case.bytes.clone();
                 bytes[at] ^= flip;
                 case.fs.overwrite_file(&path, &bytes).unwrap();
-                let what = format!("{}: byte {at} ^ {flip:#04x}", case.name);
-                match read_everything(&case.fs, &path, &case.ranges) {
-                    Err(e) => {
-                        *detected_by.entry(error_kind(&e)).or_default() += 1;
-                        assert!(e.to_string().contains("/db/t.sst"), "{what}: {e}");
-                    }
-                    Ok(reading) => {
-                        // Every checksum covers every byte: verify must see the damage.
-                        assert!(reading.verified.is_err(), "{what}: verify passed");
-                        *detected_by.entry("verify").or_default() += 1;
-                        // Each read either fails or returns exactly the undamaged result.
-                        for (got, want) in reading.ranges.iter().zip(&case.good.ranges) {
-                            if let Ok(got) = got {
-                                assert_eq!(got, want.as_ref().unwrap(), "{what}: wrong data");
-                            }
+                for mmap in READ_MODES {
+                    let what = format!("{}: byte {at} ^ {flip:#04x}, mmap {mmap}", case.name);
+                    match read_everything(&case.fs, &path, &case.ranges, mmap) {
+                        Err(e) => {
+                            *detected_by.entry(error_kind(&e)).or_default() += 1;
+                            assert!(e.to_string().contains("/db/t.sst"), "{what}: {e}");
                         }
-                        // The whole-table reads pass over the damage: they must fail.
-                        assert!(reading.ranges[0].is_err() && reading.ranges[1].is_err(), "{what}");
+                        Ok(reading) => {
+                            // Every checksum covers every byte: verify must see the damage.
+                            assert!(reading.verified.is_err(), "{what}: verify passed");
+                            *detected_by.entry("verify").or_default() += 1;
+                            // Each read either fails or returns exactly the undamaged result.
+                            for (got, want) in reading.ranges.iter().zip(&case.good.ranges) {
+                                if let Ok(got) = got {
+                                    assert_eq!(got, want.as_ref().unwrap(), "{what}: wrong data");
+                                }
+                            }
+                            // The whole-table reads pass over the damage: they must fail.
+                            assert!(
+                                reading.ranges[0].is_err() && reading.ranges[1].is_err(),
+                                "{what}"
+                            );
+                        }
                     }
                 }
             }
@@ -237,13 +255,16 @@ fn open_and_ranges_read_only_what_they_need() {
                 }
             }
             fs.overwrite_file(&path, &damaged).unwrap();
-            let table = open(&fs, &path).unwrap();
-            let key = entries[keep].key;
-            for direction in [Direction::Forward, Direction::Backward] {
-                assert_eq!(read_range(&table, key, key, direction).unwrap(), &entries[keep..=keep]);
+            for mmap in READ_MODES {
+                let table = open_reading(&fs, &path, mmap).unwrap();
+                let key = entries[keep].key;
+                for direction in [Direction::Forward, Direction::Backward] {
+                    let read = read_range(&table, key, key, direction);
+                    assert_eq!(read.unwrap(), &entries[keep..=keep], "mmap {mmap}");
+                }
+                assert!(table.verify().is_err());
+                assert!(read_range(&table, Key::MIN, Key::MAX, Direction::Forward).is_err());
             }
-            assert!(table.verify().is_err());
-            assert!(read_range(&table, Key::MIN, Key::MAX, Direction::Forward).is_err());
         }
     }
 }

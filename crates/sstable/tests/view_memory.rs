@@ -11,11 +11,15 @@ use logstore_sstable::{
 };
 use std::sync::Arc;
 
-/// Pages of files mapped into this process and resident, in bytes (`RssFile`).
+/// Pages of files mapped into this process and resident, in bytes: `RssFile`, plus `RssShmem`
+/// (where a tmpfs `$TMPDIR`'s pages are counted).
 fn rss_file_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("RssFile:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
+    let kib = |field: &str| -> usize {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (kib("RssFile:") + kib("RssShmem:")) * 1024
 }
 
 const TABLE_BYTES_MIN: usize = 24 << 20;
