@@ -533,24 +533,28 @@ impl LogStore {
     /// durable table named by the stored manifest (a checkpoint, see the crate docs), and the
     /// WAL segments holding only such entries are deleted.
     pub fn flush(&self) -> Result<()> {
-        let inner = &*self.inner;
-        {
-            let mut writer = lock(&inner.writer);
-            if writer.closed {
-                return Err(StoreError::Closed);
-            }
-            inner.check_writable()?;
-            inner.freeze(&mut writer)?;
-        }
+        self.freeze_active()?;
         self.ask_worker(Work::Checkpoint)
     }
 
-    /// Flushes, then merges all tables into one (what `logstore compact` does). The background
-    /// compaction that runs after flushes merges tables in tiers instead; see
-    /// [`CompactionOptions`](crate::CompactionOptions).
+    /// Flushes, then merges all tables into one (what `logstore compact` does), with one
+    /// checkpoint at the end: the worker's round flushes the frozen memtable, merges, then
+    /// makes the result durable. The background compaction that runs after flushes merges
+    /// tables in tiers instead; see [`CompactionOptions`](crate::CompactionOptions).
     pub fn compact(&self) -> Result<()> {
-        self.flush()?;
+        self.freeze_active()?;
         self.ask_worker(Work::CompactAll)
+    }
+
+    /// Freezes the active memtable, so the worker's next round flushes it.
+    fn freeze_active(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let mut writer = lock(&inner.writer);
+        if writer.closed {
+            return Err(StoreError::Closed);
+        }
+        inner.check_writable()?;
+        inner.freeze(&mut writer)
     }
 
     /// Sends the worker a request and waits for its answer; `Closed` if it stopped first.
