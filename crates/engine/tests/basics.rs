@@ -1,5 +1,7 @@
 //! The store end to end on the real disk: appends, flushes, compaction, reopen, limits, errors.
 
+mod common;
+
 use logstore_engine::testing::{CrashMode, FaultFs, ManualTime, Oracle};
 use logstore_engine::{Durability, LogStore, NewEntry, Order, Query, StoreOptions};
 use std::sync::Arc;
@@ -253,11 +255,7 @@ fn unsynced_durability_flushes_without_a_single_sync() {
         store.append(&format!("m{i}"), None).unwrap();
     }
     // Ten memtables frozen: wait for their background flushes (no checkpoint is due).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while store.stats().flushes < 10 {
-        assert!(std::time::Instant::now() < deadline, "flushes stalled: {:?}", store.stats());
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    common::wait_for(&store, "ten flushes", |s| s.flushes >= 10);
     assert_eq!(fs.syncs(), before, "`None` durability: flushes must not sync the WAL or tables");
     store.close().unwrap();
     assert!(fs.syncs() > before, "close makes everything durable");

@@ -20,6 +20,7 @@ mod common;
 
 use common::{
     Io, World, assert_holds, assert_no_orphans, assert_query, assert_refuses_writes, crash_modes,
+    wait_for,
 };
 use logstore_engine::testing::{CrashMode, Oracle};
 use logstore_engine::{
@@ -458,11 +459,7 @@ fn background_flushes_then_close() -> Scenario {
             fill(store, oracle, 2);
             store.flush().unwrap();
             fill(store, oracle, 5);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while store.stats().frozen_memtables > 0 {
-                assert!(Instant::now() < deadline, "the background flush never ended");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_for(store, "the background flush", |s| s.frozen_memtables == 0);
             let stats = store.stats();
             assert_eq!((stats.tables, stats.flushes, stats.compactions), (3, 3, 0), "{stats:#?}");
         },
@@ -736,11 +733,7 @@ fn a_checkpoint_flushes_between_its_syncs_and_leaves_those_tables_for_the_next()
     let store = Arc::new(world.open().unwrap());
     let mut oracle = Oracle::new();
     fill(&store, &mut oracle, 6); // three tables flushed in the background, none synced
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.stats().frozen_memtables > 0 {
-        assert!(Instant::now() < deadline, "the background flushes never ended");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for(&store, "the background flushes", |s| s.frozen_memtables == 0);
     assert_eq!(store.stats().tables, 3);
     let start = world.process().trace().len();
     let paused = world.process().pause_before("sync /data/tables/00000000000000000001.sst");
@@ -779,11 +772,9 @@ fn a_merge_flushes_what_is_frozen_meanwhile() {
     let store = world.open().unwrap();
     let mut oracle = Oracle::new();
     let wait_idle = |store: &LogStore, flushes: u64| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while store.stats().frozen_memtables > 0 || store.stats().flushes < flushes {
-            assert!(Instant::now() < deadline, "the background flushes never ended");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for(store, "the background flushes", |s| {
+            s.frozen_memtables == 0 && s.flushes >= flushes
+        });
     };
     fill(&store, &mut oracle, 6); // tables 1, 2 and 3: one short of a merge
     wait_idle(&store, 3);

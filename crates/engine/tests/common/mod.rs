@@ -455,3 +455,17 @@ pub fn append(store: &LogStore, oracle: &mut Oracle, batch: &[logstore_engine::N
 pub fn crash_modes(seed: u64) -> [CrashMode; 2] {
     [CrashMode::DropUnsynced, CrashMode::TornPrefix { seed }]
 }
+
+/// Waits until `done` holds of the store's stats (the background worker catching up), for at
+/// most 30 s; then fails naming `what` and the stats.
+pub fn wait_for(store: &LogStore, what: &str, done: impl Fn(&logstore_engine::StoreStats) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = store.stats();
+        if done(&stats) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never happened: {stats:#?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
