@@ -26,7 +26,8 @@
 //! - `wal/none/floor` (printed, not a criterion benchmark): `None` appends against the same
 //!   I/O without the log, alternating 16 MiB blocks over 12 rounds: `pwrite` of the same framed
 //!   records into preallocated 64 MiB files, writeback started every MiB and a sync per file, as
-//!   the log does. It prints both in MB/s (10^6 bytes, the unit of the target) and their ratio:
+//!   the log does; finished files are removed between blocks, untimed, as the log's
+//!   segments are. It prints both in MB/s (10^6 bytes, the unit of the target) and their ratio:
 //!   what the machine allows for this I/O is the floor the log's figure is read against.
 //!
 //! Then it prints the ratios the design targets: synced append time against the baseline's
@@ -491,7 +492,12 @@ fn none_against_floor(dir: &std::path::Path, len: usize) {
                 wal.truncate_before(wal.next_seq()).expect("truncate");
                 block
             },
-            &mut || timed(records, || raw.append()),
+            &mut || {
+                let block = timed(records, || raw.append());
+                // Untimed, as for the log: remove the files before the current one.
+                raw.trim();
+                block
+            },
         ],
     );
     let [wal_blocks, raw_blocks] = &blocks[..] else { unreachable!() };
@@ -513,7 +519,10 @@ struct RawLog {
     dir: std::path::PathBuf,
     record: Vec<u8>,
     file: Box<dyn logstore_fs::FsFile>,
+    /// Files created: `0..files` are finished, `files` is current.
     files: u64,
+    /// Files removed: `0..trimmed`.
+    trimmed: u64,
     offset: u64,
 }
 
@@ -521,7 +530,7 @@ impl RawLog {
     fn new(dir: std::path::PathBuf, record_bytes: usize) -> RawLog {
         StdFs.create_dir_all(&dir).expect("raw directory");
         let file = Self::segment(&dir, 0);
-        RawLog { dir, record: payload(record_bytes), file, files: 0, offset: 0 }
+        RawLog { dir, record: payload(record_bytes), file, files: 0, trimmed: 0, offset: 0 }
     }
 
     fn segment(dir: &std::path::Path, n: u64) -> Box<dyn logstore_fs::FsFile> {
@@ -530,11 +539,19 @@ impl RawLog {
         file
     }
 
+    /// Removes the files before the current one (untimed, between blocks, as the log's
+    /// `truncate_before`), so the disk does not fill.
+    fn trim(&mut self) {
+        for n in self.trimmed..self.files {
+            StdFs.remove_file(&self.dir.join(format!("{n}.raw"))).expect("remove");
+        }
+        self.trimmed = self.files;
+    }
+
     fn append(&mut self) {
         let len = self.record.len() as u64;
         if self.offset + len > SEGMENT_BYTES_MAX_DEFAULT {
             self.file.sync_data().expect("fdatasync");
-            StdFs.remove_file(&self.dir.join(format!("{}.raw", self.files))).expect("remove");
             self.files += 1;
             self.file = Self::segment(&self.dir, self.files);
             self.offset = 0;

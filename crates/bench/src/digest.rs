@@ -2,11 +2,17 @@
 //! compared with what it must return, so a fast wrong answer is an error, not a figure.
 //!
 //! The digest folds each entry's key (timestamp and `seq`), message and metadata in the order
-//! they come: per entry, the CRC32C and length of the message and of the metadata (the CRC runs
-//! with carry-less multiplication, so the check costs little next to the read it checks),
-//! combined with the key into one 64-bit value, then one 64-bit mix of the running digest with
-//! it. A missing, extra, changed or reordered entry changes the result. It is a check against
-//! bugs, not against an adversary.
+//! they come: per entry, a 64-bit fold of every byte and the length of the message and of the
+//! metadata ([`fold_text`]), combined with the key into one 64-bit value, then one 64-bit mix of
+//! the running digest with it. A missing, extra, changed or reordered entry changes the result.
+//! It is a check against bugs, not against an adversary.
+//!
+//! The fold is a sum of 8-byte words, not a checksum, because the check runs inside every timed
+//! read and must cost little next to the read it checks: on the engine's 100k-entry full read
+//! (550 bytes of text per entry) a CRC32C of each text by `crc-fast` cost 0.085 µs per entry,
+//! 40% of the whole figure, while this fold costs about 0.04 (the engine's own read is 0.13-0.14
+//! here). Reading every byte is most of either's cost: the texts come straight from the page
+//! cache.
 
 use anyhow::{Result, bail};
 
@@ -23,10 +29,9 @@ impl Digest {
     /// Folds in the next entry.
     #[inline]
     pub fn add(&mut self, timestamp_ms: u64, seq: u64, message: &str, metadata: Option<&str>) {
-        let text =
-            |s: &str| u64::from(crc_fast::crc32_iscsi(s.as_bytes())) | (s.len() as u64) << 32;
-        // `1 << 63` (no text is that long) tells metadata `""` from none.
-        let metadata = metadata.map_or(0, |m| text(m) ^ 1 << 63);
+        let text = |s: &str| fold_text(s.as_bytes());
+        // Tells metadata `""` from none (a text's fold is 0 only by chance).
+        let metadata = metadata.map_or(0, |m| text(m) ^ 0x5555_5555_5555_5555);
         // One 64-bit value per entry (odd multipliers, so a change in any one field changes
         // it), mixed into the running digest: the mix makes the result depend on the order.
         let entry = timestamp_ms
@@ -58,6 +63,38 @@ impl Digest {
         }
         Ok(())
     }
+}
+
+/// Folds every byte of `text`, and its length, into 64 bits: four lanes of its 8-byte
+/// little-endian words (zero-padded at the end), each lane rotated before every addition so
+/// that a word's place counts too, then the lanes and the length combined and mixed. A change
+/// of any one byte, a move of bytes from one place to another, or a change of length changes
+/// the result; the loop is plain additions and rotations, which the compiler vectorises.
+#[inline]
+pub fn fold_text(text: &[u8]) -> u64 {
+    const LANES: usize = 4;
+    const CHUNK_BYTES: usize = LANES * 8;
+    let word = |bytes: &[u8], lane: usize| {
+        u64::from_le_bytes(bytes[lane * 8..lane * 8 + 8].try_into().expect("8 bytes"))
+    };
+    let mut lanes = [0u64; LANES];
+    let chunks = text.chunks_exact(CHUNK_BYTES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, sum) in lanes.iter_mut().enumerate() {
+            *sum = sum.rotate_left(7).wrapping_add(word(chunk, lane));
+        }
+    }
+    let mut last = [0u8; CHUNK_BYTES];
+    last[..rest.len()].copy_from_slice(rest);
+    for (lane, sum) in lanes.iter_mut().enumerate() {
+        *sum = sum.rotate_left(7).wrapping_add(word(&last, lane));
+    }
+    mix(lanes[0]
+        ^ lanes[1].rotate_left(16)
+        ^ lanes[2].rotate_left(32)
+        ^ lanes[3].rotate_left(48)
+        ^ (text.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// SplitMix64's finaliser: a bijective 64-bit mix.
@@ -101,5 +138,32 @@ mod tests {
             let err = digest(case).verify(&expected, "full read").unwrap_err().to_string();
             assert!(err.contains("verification failed: full read"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_fold_sees_every_byte_its_place_and_the_length() {
+        let text: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let base = fold_text(&text);
+        // Any one byte changed, at every place (chunks, the zero-padded tail, each lane).
+        for at in 0..text.len() {
+            for flip in [1u8, 0x80, 0xFF] {
+                let mut changed = text.clone();
+                changed[at] ^= flip;
+                assert_ne!(fold_text(&changed), base, "byte {at} ^ {flip:#x}");
+            }
+        }
+        // Two 32-byte chunks swapped, a word moved to another lane, bytes shifted.
+        let mut swapped = text.clone();
+        swapped[..64].rotate_left(32);
+        assert_ne!(fold_text(&swapped), base);
+        let mut lane = text.clone();
+        lane[..16].rotate_left(8);
+        assert_ne!(fold_text(&lane), base);
+        assert_ne!(fold_text(&text[1..]), fold_text(&text[..text.len() - 1]));
+        // Trailing zeros are not padding.
+        let mut padded = text.clone();
+        padded.push(0);
+        assert_ne!(fold_text(&padded), base);
+        assert_ne!(fold_text(b""), fold_text(b"\0"));
     }
 }

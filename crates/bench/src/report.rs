@@ -276,7 +276,7 @@ pub fn targets(cases: &[CaseResult], rows: &[Row]) -> Vec<Target> {
                 "µs/entry",
                 0.2,
                 best_peer(&|r| r.read_us, "µs/entry"),
-                "verified (count + digest); the digest's CRC32C is included".into(),
+                "verified (count + digest); the digest's fold of every byte is included".into(),
             );
             target(
                 format!("newest 1,000 ({scale})"),
@@ -510,8 +510,8 @@ pub fn markdown(r: &Results) -> String {
     s.push_str(
         "\nWrite Latency is write time / entries (for several writers, the inverse of the \
          throughput); p50 / p99 are per-append latencies. Read Time is one full-range read, \
-         verified by count and an order-sensitive digest (the digest's CRC32C is part of the \
-         time, as it is of the floors'). Newest 1,000: a descending read of a narrow time \
+         verified by count and an order-sensitive digest that reads every byte (its cost is \
+         part of the time, as it is of the floors'). Newest 1,000: a descending read of a narrow time \
          range, limit 1,000, verified, median of 5. Disk: allocated bytes after the reads \
          (WAL segments are preallocated). Peak above input: the child process's `VmHWM`, reset \
          once the input was generated, minus its resident memory then. Ratios are ours / \
