@@ -112,6 +112,10 @@ struct ServeArgs {
     /// limit).
     #[arg(long, env = "LOGSTORE_TCP_IDLE_TIMEOUT_S", default_value_t = logstore_server::TCP_IDLE_TIMEOUT_DEFAULT.as_secs())]
     tcp_idle_timeout_s: u64,
+    /// Seconds a connection (HTTP or TCP) may leave the server's replies unread, its writes
+    /// blocked, before it is closed (0: no limit).
+    #[arg(long, env = "LOGSTORE_WRITE_STALL_TIMEOUT_S", default_value_t = logstore_server::WRITE_STALL_TIMEOUT_DEFAULT.as_secs())]
+    write_stall_timeout_s: u64,
     /// Most queries streaming at once; more wait their turn.
     #[arg(long, env = "LOGSTORE_QUERIES_MAX", default_value_t = logstore_server::QUERIES_MAX_DEFAULT)]
     queries_max: usize,
@@ -298,6 +302,7 @@ fn serve(dir: &Path, args: ServeArgs) -> Result<()> {
         http_header_timeout: Duration::from_secs(args.http_header_timeout_s),
         tcp_connections_max: args.tcp_connections_max,
         tcp_idle_timeout: Duration::from_secs(args.tcp_idle_timeout_s),
+        write_stall_timeout: Duration::from_secs(args.write_stall_timeout_s),
         queries_max: args.queries_max,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
     };

@@ -8,12 +8,14 @@
 //! [`ServerConfig::http_header_timeout`](crate::ServerConfig) of the connection opening or of the
 //! previous response (hyper starts the clock again while it waits for the next request), and at
 //! most [`ServerConfig::http_connections_max`](crate::ServerConfig) connections are served at
-//! once (more wait to be accepted). Request bodies and streamed responses are not timed: a body
-//! is bounded by its size limit, a response by how fast the client reads it. HTTP/1.1 only
+//! once (more wait to be accepted). A request body is bounded by its size limit; a response whose
+//! client stops reading it fails once the client has accepted no byte of it for
+//! [`ServerConfig::write_stall_timeout`](crate::ServerConfig) (see [`StallLimit`]). HTTP/1.1 only
 //! (what `axum::serve` added beyond it, h2c and upgrades, no route of this API uses).
 
 use crate::Shared;
 use crate::accept::Acceptor;
+use crate::stall::StallLimit;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,17 +35,21 @@ pub(crate) async fn serve(
     tracker: TaskTracker,
 ) {
     let header_timeout = shared.config.http_header_timeout;
+    let (stall_limit, stalled) =
+        (shared.config.write_stall_timeout, shared.metrics.http_stalled_closed_total.clone());
     let open = shared.metrics.http_connections_open.clone();
     let acceptor = Acceptor::new(listener, shared.config.http_connections_max, open, "http");
     while let Some((stream, slot)) = acceptor.next(&token).await {
         let _ = stream.set_nodelay(true);
         let (service, token) = (TowerToHyperService::new(app.clone()), token.clone());
+        let stalled = stalled.clone();
         tracker.spawn(async move {
             let mut builder = http1::Builder::new();
             // Zero turns the timeout off.
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout((!header_timeout.is_zero()).then_some(header_timeout));
+            let stream = StallLimit::new(stream, stall_limit, stalled);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {

@@ -43,6 +43,9 @@
 //! It has no authentication: keep it on loopback or turn it off when a token is needed. A
 //! connection that sends no whole request for [`ServerConfig::tcp_idle_timeout`] (5 min) is
 //! closed, and at most [`ServerConfig::tcp_connections_max`] are served at once.
+//!
+//! On both, a connection whose client leaves the replies unread (the server's writes blocked)
+//! for [`ServerConfig::write_stall_timeout`] (1 min) is closed, freeing its slots.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -51,6 +54,7 @@ mod http;
 mod http_conn;
 mod metrics;
 mod parse;
+mod stall;
 mod stream;
 mod tcp;
 
@@ -87,6 +91,9 @@ pub const HTTP_HEADER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Default [`ServerConfig::tcp_idle_timeout`]: 5 minutes.
 pub const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
 
+/// Default [`ServerConfig::write_stall_timeout`]: 1 minute.
+pub const WRITE_STALL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+
 /// Default [`ServerConfig::queries_max`].
 pub const QUERIES_MAX_DEFAULT: usize = 64;
 /// Default [`ServerConfig::shutdown_grace`].
@@ -114,10 +121,13 @@ pub struct ServerConfig {
     pub tcp_connections_max: usize,
     /// A TCP connection whose next request has not arrived whole this long after the previous
     /// reply (or the connection) is closed: idle or trickling senders cannot hold the
-    /// [`tcp_connections_max`](Self::tcp_connections_max) slots forever. (A client that sends
-    /// a read and then does not read the reply holds its slot until it goes away: writes are
-    /// not timed.) Zero turns it off.
+    /// [`tcp_connections_max`](Self::tcp_connections_max) slots forever. Zero turns it off.
     pub tcp_idle_timeout: Duration,
+    /// A connection (HTTP or TCP) whose peer accepts no byte of the server's replies for this
+    /// long, while the server has some to send, is closed: a client that sends requests and
+    /// stops reading cannot hold its connection slot, nor a query slot and its thread,
+    /// forever. The clock runs only while a write is blocked. Zero turns it off.
+    pub write_stall_timeout: Duration,
     /// Most queries streaming at once (HTTP and TCP together); more wait their turn. Each holds
     /// a blocking thread while its client reads, so this keeps slow readers from taking the
     /// threads writes need.
@@ -138,6 +148,7 @@ impl Default for ServerConfig {
             http_header_timeout: HTTP_HEADER_TIMEOUT_DEFAULT,
             tcp_connections_max: TCP_CONNECTIONS_MAX_DEFAULT,
             tcp_idle_timeout: TCP_IDLE_TIMEOUT_DEFAULT,
+            write_stall_timeout: WRITE_STALL_TIMEOUT_DEFAULT,
             queries_max: QUERIES_MAX_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE_DEFAULT,
         }

@@ -78,6 +78,9 @@ pub(crate) struct Metrics {
     pub(crate) tcp_connections_open: Arc<AtomicU64>,
     pub(crate) tcp_connections_total: AtomicU64,
     pub(crate) tcp_idle_closed_total: AtomicU64,
+    /// Connections closed by their [`StallLimit`](crate::stall::StallLimit), by protocol.
+    pub(crate) http_stalled_closed_total: Arc<AtomicU64>,
+    pub(crate) tcp_stalled_closed_total: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -232,6 +235,15 @@ impl Metrics {
             "counter",
             "TCP protocol connections closed for sending no whole request within the idle timeout.",
             &[("", load(&self.tcp_idle_closed_total))],
+        );
+        metric(
+            "logstore_write_stalled_closed_total",
+            "counter",
+            "Connections closed because the client accepted no reply bytes within the write stall timeout.",
+            &[
+                ("protocol=\"http\"", load(&self.http_stalled_closed_total)),
+                ("protocol=\"tcp\"", load(&self.tcp_stalled_closed_total)),
+            ],
         );
         let name = "logstore_request_duration_seconds";
         let _ = writeln!(

@@ -12,7 +12,8 @@
 //! with `start_ts > end_ts` returns no entries. If a read fails part-way the connection is
 //! closed, so a client never takes a partial reply for a whole one. A connection whose next
 //! request does not arrive whole within [`ServerConfig::tcp_idle_timeout`](crate::ServerConfig)
-//! is closed (replies already written are flushed first).
+//! is closed (replies already written are flushed first), and so is one whose client leaves
+//! its replies unread for [`ServerConfig::write_stall_timeout`](crate::ServerConfig).
 
 use crate::Shared;
 use crate::accept::Acceptor;
@@ -20,6 +21,7 @@ use crate::metrics::Endpoint;
 use crate::parse::{
     TCP_LINE_BYTES_MAX, TcpError, TcpRequest, parse_tcp_line, tcp_request_too_large,
 };
+use crate::stall::StallLimit;
 use crate::stream::{Encoding, spawn_query};
 use logstore_engine::Query;
 use std::io;
@@ -121,6 +123,8 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 << 10, read_half);
+    let stalled = shared.metrics.tcp_stalled_closed_total.clone();
+    let write_half = StallLimit::new(write_half, shared.config.write_stall_timeout, stalled);
     let mut writer = BufWriter::with_capacity(64 << 10, write_half);
     let mut line = Vec::new();
     loop {
