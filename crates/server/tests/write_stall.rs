@@ -80,6 +80,8 @@ fn clients_that_stop_reading_replies_are_disconnected_and_free_their_slot() {
         tcp_addr: Some("127.0.0.1:0".parse().unwrap()),
         http_connections_max: 1,
         tcp_connections_max: 1,
+        // One query at a time: the HTTP staller's reads can only start once the TCP
+        // staller's read has let go of the query slot it held while blocked.
         queries_max: 1,
         write_stall_timeout: STALL,
         ..ServerConfig::default()
