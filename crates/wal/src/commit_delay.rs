@@ -12,7 +12,7 @@
 //! # What the leader knows
 //! [`Arrivals`] counts *requests in flight*: from the moment a caller enters
 //! [`Wal::submit`](crate::Wal::submit) (so also [`Wal::append`](crate::Wal::append)) until its
-//! [`Ticket`](crate::Ticket) is dropped (`append` drops it when it returns), and *requests
+//! [`Ticket`](crate::Ticket) is dropped (`append` counts it until it returns), and *requests
 //! queued* for the next leader. A request in flight but not queued belongs to a caller that is
 //! on its way: encoding its records, or acknowledged and about to return and come back.
 //!
@@ -59,13 +59,20 @@ impl Arrivals {
     }
 
     /// A request was queued (under the state lock).
+    ///
+    /// A load and a store rather than a read-modify-write: only callers holding the state lock
+    /// change `queued`, so no update is lost, and the store is a plain one. Its ordering against
+    /// `in_flight` need not be sequentially consistent: [`all_queued`](Self::all_queued) is the
+    /// commit delay's guess, polled until true or the budget ends, and a reading a moment stale
+    /// only shortens or lengthens that wait within the budget.
     pub(crate) fn queue(&self) {
-        self.queued.fetch_add(1, Ordering::SeqCst);
+        let queued = self.queued.load(Ordering::Relaxed);
+        self.queued.store(queued + 1, Ordering::Release);
     }
 
-    /// A leader took the queue (under the state lock).
+    /// A leader took the queue (under the state lock; ordering as for [`queue`](Self::queue)).
     pub(crate) fn take_queue(&self) {
-        self.queued.store(0, Ordering::SeqCst);
+        self.queued.store(0, Ordering::Release);
     }
 
     /// Whether every request in flight is queued.

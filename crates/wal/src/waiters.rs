@@ -41,8 +41,9 @@ pub(crate) fn yield_budget(follower_yield_max: Duration, recent: SyncLatency) ->
     if expected_wait <= follower_yield_max { expected_wait } else { Duration::ZERO }
 }
 
-/// The sequence numbers a leader publishes after each round, readable without the state lock.
-/// Both only grow.
+/// The sequence numbers a leader publishes after each round, readable without the state lock:
+/// the log keeps them here only. Both only grow. Changed only under the log's state lock, by
+/// one leader at a time, so a plain store publishes (no read-modify-write needed).
 #[derive(Debug)]
 pub(crate) struct Progress {
     written_seq: AtomicU64,
@@ -54,10 +55,25 @@ impl Progress {
         Progress { written_seq: AtomicU64::new(next_seq), durable_seq: AtomicU64::new(next_seq) }
     }
 
-    /// Publishes a round's outcome (under the state lock, before waking anyone).
-    pub(crate) fn publish(&self, written_seq: u64, durable_seq: u64) {
-        self.written_seq.fetch_max(written_seq, Ordering::Release);
-        self.durable_seq.fetch_max(durable_seq, Ordering::Release);
+    /// Publishes a round's outcome (under the state lock, before waking anyone): every record
+    /// below `written_seq` is written, and synced too if `synced`.
+    pub(crate) fn publish(&self, written_seq: u64, synced: bool) {
+        // Relaxed loads: only the caller, holding the state lock, stores.
+        debug_assert!(written_seq >= self.written_seq.load(Ordering::Relaxed), "only grows");
+        self.written_seq.store(written_seq, Ordering::Release);
+        if synced {
+            self.durable_seq.store(written_seq, Ordering::Release);
+        }
+    }
+
+    /// Every record below this sequence number is written.
+    pub(crate) fn written_seq(&self) -> u64 {
+        self.written_seq.load(Ordering::Acquire)
+    }
+
+    /// Every record below this sequence number is synced.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
     }
 
     /// Whether every record below `seq_end` is written (synced, if `durable`).
@@ -220,12 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn progress_only_grows() {
+    fn progress_publishes_written_and_synced() {
         let progress = Progress::new(3);
         assert!(progress.reached(3, true) && !progress.reached(4, false));
-        progress.publish(10, 7);
-        progress.publish(9, 6);
+        progress.publish(7, true);
+        progress.publish(10, false);
         assert!(progress.reached(10, false) && !progress.reached(11, false));
         assert!(progress.reached(7, true) && !progress.reached(8, true));
+        assert_eq!((progress.written_seq(), progress.durable_seq()), (10, 7));
     }
 }

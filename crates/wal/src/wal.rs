@@ -71,7 +71,8 @@ pub struct Wal {
 #[must_use = "records are not durable until waited for"]
 pub struct Ticket {
     seqs: Range<u64>,
-    _in_flight: InFlight,
+    /// The log whose [`Arrivals`] count this request in flight until the ticket is dropped.
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Ticket {
@@ -80,21 +81,36 @@ impl std::fmt::Debug for Ticket {
     }
 }
 
-/// A request counted in [`Arrivals`] from `submit` until its ticket is dropped.
-struct InFlight {
-    shared: Arc<Shared>,
-}
-
-impl InFlight {
-    fn enter(shared: &Arc<Shared>) -> InFlight {
-        shared.arrivals.enter();
-        InFlight { shared: shared.clone() }
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.shared.arrivals.leave();
     }
 }
 
-impl Drop for InFlight {
+/// A request counted in [`Arrivals`] while this guard lives: through `append`, or until
+/// `submit` hands the count over to its [`Ticket`]. Borrowed rather than holding an `Arc`, so
+/// an `append` costs no reference count.
+struct InFlight<'a> {
+    arrivals: &'a Arrivals,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(arrivals: &'a Arrivals) -> InFlight<'a> {
+        arrivals.enter();
+        InFlight { arrivals }
+    }
+
+    /// Hands the count over to a ticket, which leaves when dropped.
+    fn into_ticket(self, seqs: Range<u64>, shared: &Arc<Shared>) -> Ticket {
+        debug_assert!(std::ptr::eq(self.arrivals, &shared.arrivals), "the same log");
+        std::mem::forget(self);
+        Ticket { seqs, shared: shared.clone() }
+    }
+}
+
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.shared.arrivals.leave();
+        self.arrivals.leave();
     }
 }
 
@@ -137,7 +153,8 @@ struct Shared {
     dir: PathBuf,
     options: WalOptions,
     state: Mutex<State>,
-    /// The sequence numbers written and synced, published by each leader for its followers.
+    /// The sequence numbers written and synced: changed by each leader under the state lock,
+    /// and read without it by its followers.
     progress: Progress,
     /// Requests in flight and queued: what a syncing leader waits for (the commit delay).
     arrivals: Arrivals,
@@ -171,13 +188,11 @@ struct State {
     queue: Vec<Placed>,
     /// An empty queue with room, handed back by the last leader, so queuing need not allocate.
     spare_queue: Vec<Placed>,
+    /// An empty [`Led::ends`] with room, handed back by the last leader's [`State::apply`].
+    spare_ends: Vec<(u64, u64)>,
     /// Where the next request lands: segment id and offset (may be ahead of the files).
     tail_segment_id: u64,
     tail_offset: u64,
-    /// Every record below this sequence number is written.
-    written_seq: u64,
-    /// Every record below this sequence number is synced.
-    durable_seq: u64,
     /// Bytes written since the last sync.
     unsynced_bytes: u64,
     leader_active: bool,
@@ -195,7 +210,8 @@ struct State {
 
 /// What a leader did, to be applied to the state.
 struct Led {
-    active: Arc<Active>,
+    /// The segment the leader ended in, if it started one (else the state's stays current).
+    new_active: Option<Arc<Active>>,
     new_segments: Vec<SegmentState>,
     /// Where each segment written to now ends.
     ends: Vec<(u64, u64)>,
@@ -297,10 +313,9 @@ impl Wal {
             next_seq,
             queue: Vec::new(),
             spare_queue: Vec::new(),
+            spare_ends: Vec::new(),
             tail_segment_id: tail.id,
             tail_offset: tail.valid_end,
-            written_seq: next_seq,
-            durable_seq: next_seq,
             unsynced_bytes: 0,
             leader_active: false,
             sync_latency: SyncLatency::default(),
@@ -347,17 +362,19 @@ impl Wal {
     /// Appends one record; returns its sequence number once it is as durable as
     /// [`WalOptions::durability`] promises.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
-        let (ticket, state) = self.submit_locked(&[payload])?;
-        self.wait_locked(state, &ticket)?;
-        Ok(ticket.seqs.start)
+        let _in_flight = InFlight::enter(&self.shared.arrivals);
+        let (seqs, state) = self.submit_locked(&[payload])?;
+        self.wait_locked(state, seqs.end)?;
+        Ok(seqs.start)
     }
 
     /// Appends records as one batch: written together, synced once, and atomic on recovery
     /// (all of the batch or none of it). Returns the batch's sequence numbers.
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Range<u64>> {
-        let (ticket, state) = self.submit_locked(payloads)?;
-        self.wait_locked(state, &ticket)?;
-        Ok(ticket.seqs.clone())
+        let _in_flight = InFlight::enter(&self.shared.arrivals);
+        let (seqs, state) = self.submit_locked(payloads)?;
+        self.wait_locked(state, seqs.end)?;
+        Ok(seqs)
     }
 
     /// Queues records as one request (a batch if more than one) and returns at once with their
@@ -366,17 +383,18 @@ impl Wal {
     /// own lock around `submit` knows the order of its records on disk, while the wait (and
     /// group commit) happens outside that lock.
     pub fn submit<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket> {
-        Ok(self.submit_locked(payloads)?.0)
+        let in_flight = InFlight::enter(&self.shared.arrivals);
+        let (seqs, _state) = self.submit_locked(payloads)?;
+        Ok(in_flight.into_ticket(seqs, &self.shared))
     }
 
     /// [`Wal::submit`], handing back the state lock too, so that `append` waits without taking
-    /// it again.
+    /// it again. The caller counts the request in flight ([`InFlight`]) before calling, so a
+    /// leader knows this request is on its way while it is encoded.
     fn submit_locked<P: AsRef<[u8]>>(
         &self,
         payloads: &[P],
-    ) -> Result<(Ticket, MutexGuard<'_, State>)> {
-        // Counted from here, so a leader knows this request is on its way while it is encoded.
-        let in_flight = InFlight::enter(&self.shared);
+    ) -> Result<(Range<u64>, MutexGuard<'_, State>)> {
         let options = &self.shared.options;
         if payloads.is_empty() {
             return Err(WalError::EmptyBatch);
@@ -399,18 +417,18 @@ impl Wal {
         state.usable()?;
         let seqs = state.enqueue(encoded, lens, options.segment_bytes_max);
         self.shared.arrivals.queue();
-        Ok((Ticket { seqs, _in_flight: in_flight }, state))
+        Ok((seqs, state))
     }
 
     /// Waits until the records of `ticket` are as durable as [`WalOptions::durability`]
     /// promises (in `Sync`, leading a group commit if no one else is).
     pub fn wait(&self, ticket: &Ticket) -> Result<()> {
-        self.wait_locked(self.shared.lock(), ticket)
+        self.wait_locked(self.shared.lock(), ticket.seqs.end)
     }
 
-    fn wait_locked(&self, state: MutexGuard<'_, State>, ticket: &Ticket) -> Result<()> {
+    /// Waits until every record below `seq_end` is as durable as the mode promises.
+    fn wait_locked(&self, state: MutexGuard<'_, State>, seq_end: u64) -> Result<()> {
         let shared = &*self.shared;
-        let seq_end = ticket.seqs.end;
         match shared.options.durability {
             Durability::Sync => shared.wait_until(state, Goal::Seq { seq_end, durable: true }),
             Durability::None => shared.wait_until(state, Goal::Seq { seq_end, durable: false }),
@@ -426,10 +444,10 @@ impl Wal {
     /// [`Durability::Sync`], written to the operating system in the other modes. It only
     /// grows, and records are acknowledged in sequence order.
     pub fn acknowledged_seq(&self) -> u64 {
-        let state = self.shared.lock();
+        let progress = &self.shared.progress;
         match self.shared.options.durability {
-            Durability::Sync => state.durable_seq,
-            Durability::Batch { .. } | Durability::None => state.written_seq,
+            Durability::Sync => progress.durable_seq(),
+            Durability::Batch { .. } | Durability::None => progress.written_seq(),
         }
     }
 
@@ -495,7 +513,7 @@ impl Wal {
             self.shared.options.fs.clone(),
             segments,
             from_seq,
-            state.written_seq,
+            self.shared.progress.written_seq(),
             self.shared.options.recovery_record_bytes_max,
         ))
     }
@@ -536,7 +554,7 @@ impl Wal {
             log_bytes: state.segments.iter().map(|s| s.valid_end).sum(),
             first_seq: state.segments.first().map_or(state.next_seq, |s| s.first_seq),
             next_seq: state.next_seq,
-            durable_seq: state.durable_seq,
+            durable_seq: self.shared.progress.durable_seq(),
             ..state.stats.clone()
         }
     }
@@ -625,7 +643,7 @@ fn run_syncer(shared: &Shared, stop: &Receiver<()>, max_delay: std::time::Durati
                 if state.closed || state.poisoned.is_some() {
                     return;
                 }
-                let seq_end = state.written_seq;
+                let seq_end = shared.progress.written_seq();
                 // A failure poisons the log; appenders see it on their next call.
                 let _ = shared.wait_until(state, Goal::Seq { seq_end, durable: true });
             }
@@ -647,10 +665,12 @@ fn encode<P: AsRef<[u8]>>(payloads: &[P]) -> Vec<u8> {
 }
 
 impl State {
-    fn reached(&self) -> Reached {
+    /// How far the log has got; `progress` is the log's (read under the state lock, so it is
+    /// the state's own).
+    fn reached(&self, progress: &Progress) -> Reached {
         Reached {
-            written_seq: self.written_seq,
-            durable_seq: self.durable_seq,
+            written_seq: progress.written_seq(),
+            durable_seq: progress.durable_seq(),
             active_segment_id: self.active.id,
         }
     }
@@ -701,18 +721,21 @@ impl State {
         first_seq..self.next_seq
     }
 
+    /// Takes in what a leader did; the caller publishes its sequence numbers in [`Progress`].
     fn apply(&mut self, led: Led) {
-        self.active = led.active;
+        if let Some(active) = led.new_active {
+            self.active = active;
+        }
         self.segments.extend(led.new_segments);
-        for (id, end) in led.ends {
+        let mut ends = led.ends;
+        for (id, end) in ends.drain(..) {
             if let Some(segment) = self.segments.iter_mut().rev().find(|s| s.id == id) {
                 segment.valid_end = end;
             }
         }
-        self.written_seq = led.written_seq;
+        self.spare_ends = ends;
         self.unsynced_bytes += led.written_bytes;
         if led.synced {
-            self.durable_seq = self.written_seq;
             self.unsynced_bytes = 0;
         }
         if let Some(latency) = led.sync_latency {
@@ -734,7 +757,7 @@ impl Shared {
     /// whenever it is not and no other leader is at work.
     fn wait_until<'a>(&'a self, mut state: MutexGuard<'a, State>, goal: Goal) -> Result<()> {
         loop {
-            if goal.met(&state.reached()) {
+            if goal.met(&state.reached(&self.progress)) {
                 return Ok(());
             }
             if let Some(cause) = &state.poisoned {
@@ -762,9 +785,10 @@ impl Shared {
             self.arrivals.take_queue();
             let written_seq = state.next_seq;
             let active = state.active.clone();
+            let ends = std::mem::take(&mut state.spare_ends);
             drop(state);
 
-            let outcome = self.lead(active, &work, written_seq, durable);
+            let outcome = self.lead(active, &work, ends, written_seq, durable);
             work.clear();
 
             state = self.lock();
@@ -772,8 +796,9 @@ impl Shared {
             state.leader_active = false;
             let outcome = match outcome {
                 Ok(led) => {
+                    let (written_seq, synced) = (led.written_seq, led.synced);
                     state.apply(led);
-                    self.progress.publish(state.written_seq, state.durable_seq);
+                    self.progress.publish(written_seq, synced);
                     Ok(())
                 }
                 Err(error) => {
@@ -784,7 +809,7 @@ impl Shared {
                 }
             };
             // Wake those served, and one more to lead the next round (everyone, if poisoned).
-            let reached = state.reached();
+            let reached = state.reached(&self.progress);
             let wake = state.waiters.take(outcome.is_err(), |goal| goal.met(&reached));
             drop(state);
             wake.wake();
@@ -834,17 +859,20 @@ impl Shared {
 
     /// Writes `work` (one `pwrite` per run of requests in the same segment), starting segments
     /// as placed, and syncs if asked.
+    /// `ends` is an empty vector to reuse for [`Led::ends`].
     fn lead(
         &self,
         mut active: Arc<Active>,
         work: &[Placed],
+        ends: Vec<(u64, u64)>,
         written_seq: u64,
         sync: bool,
     ) -> Result<Led> {
+        debug_assert!(ends.is_empty(), "handed back drained");
         let mut led = Led {
-            active: active.clone(),
+            new_active: None,
             new_segments: Vec::new(),
-            ends: Vec::new(),
+            ends,
             written_seq,
             written_bytes: 0,
             synced: false,
@@ -921,7 +949,9 @@ impl Shared {
             led.syncs += 1;
             led.synced = true;
         }
-        led.active = active;
+        if !led.new_segments.is_empty() {
+            led.new_active = Some(active);
+        }
         Ok(led)
     }
 }
