@@ -16,10 +16,19 @@
 //! - `engine/scan/merge_8`: the same entries in 8 tables whose key ranges all overlap (client
 //!   timestamps interleaved: table `j` holds every 8th millisecond from `j`), so every entry
 //!   passes through the 8-way heap merge.
+//! - `engine/filtered/*`: a full-range `query` with one filter over the 20,000 entries in 20
+//!   tables (the store of `engine/scan/tables`), entries lent, not copied; throughput per entry
+//!   read, matching or not. `contains_1pct`: `contains("failure after r")` (0.98% of entries);
+//!   `contains_50pct`: `contains("d a")` (50.1%); `meta_level_error`:
+//!   `metadata_equals("level", "error")` (16.7%: the workload's nearest to 10%);
+//!   `meta_attempt_none`: `metadata_equals("attempt", 10)` (none: every metadata has the key,
+//!   with a number in 0..=9); `meta_key_absent`: `metadata_equals("region", "eu")` (none: no
+//!   metadata has the key).
 
 use criterion::{Criterion, Throughput, criterion_group};
 use logstore_engine::{Durability, LogStore, NewEntry, Query, StoreOptions};
 use logstore_entry::Entry;
+use serde_json::Value;
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -131,7 +140,64 @@ fn scans(c: &mut Criterion) {
     merged.close().expect("close");
 }
 
-criterion_group!(benches, appends, scans);
+/// Reads what `query` matches, borrowing each entry; returns how many and the bytes seen.
+fn scan_matching(store: &LogStore, query: &Query) -> (usize, usize) {
+    let mut iter = store.query(query).expect("query");
+    let (mut count, mut bytes) = (0, 0);
+    while let Some(e) = iter.next_entry() {
+        let e = e.expect("entry");
+        count += 1;
+        bytes += e.message.len() + e.metadata.map_or(0, |m| m.len());
+    }
+    (count, bytes)
+}
+
+fn filtered(c: &mut Criterion) {
+    let entries = logstore_benches::entries(ENTRIES, SEED);
+    let mut group = c.benchmark_group("engine/filtered");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = LogStore::open(dir.path(), options()).expect("open");
+    let all: Vec<NewEntry<'_>> = entries.iter().map(new_entry).collect();
+    for batch in all.chunks(BATCH) {
+        store.append_batch(batch).expect("append_batch");
+    }
+    store.flush().expect("flush");
+
+    let cases: [(&str, Query, f64); 5] = [
+        ("contains_1pct", Query::new().contains("failure after r"), 0.0098),
+        ("contains_50pct", Query::new().contains("d a"), 0.501),
+        ("meta_level_error", Query::new().metadata_equals("level", "error"), 0.167),
+        ("meta_attempt_none", Query::new().metadata_equals("attempt", 10), 0.0),
+        ("meta_key_absent", Query::new().metadata_equals("region", "eu"), 0.0),
+    ];
+    for (name, query, fraction) in cases {
+        // What the query must return, counted straight from the workload.
+        let expected_count = entries
+            .iter()
+            .filter(|e| query.contains.as_ref().is_none_or(|t| e.message.contains(t.as_str())))
+            .filter(|e| {
+                query.metadata_equals.is_empty()
+                    || e.metadata.as_ref().is_some_and(|m| {
+                        let value: Value = serde_json::from_str(m).expect("metadata");
+                        query.metadata_equals.iter().all(|(k, v)| value.get(k) == Some(v))
+                    })
+            })
+            .count();
+        let seen = expected_count as f64 / ENTRIES as f64;
+        assert!((seen - fraction).abs() < 0.001, "{name}: {seen} of entries match");
+        let expected = scan_matching(&store, &query);
+        assert_eq!(expected.0, expected_count, "{name}");
+        group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(scan_matching(&store, &query), expected))
+        });
+    }
+    group.finish();
+    store.close().expect("close");
+}
+
+criterion_group!(benches, appends, scans, filtered);
 
 fn main() {
     benches();
