@@ -131,6 +131,7 @@ mod checkpoint;
 mod clock;
 pub mod compaction;
 mod error;
+mod filter;
 mod manifest;
 mod merge;
 mod options;

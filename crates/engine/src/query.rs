@@ -1,10 +1,11 @@
 //! Queries: a time range, an order, a limit, filters, and a resume cursor.
 
 use crate::error::{Result, StoreError};
+use crate::filter::Filter;
 use crate::merge::{Merge, Source};
 use crate::version::Version;
 use logstore_entry::{Entry, Key};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -131,41 +132,6 @@ impl Query {
     }
 }
 
-/// The filters of a query, applied to each entry.
-#[derive(Debug)]
-pub(crate) struct Filter {
-    contains: Option<String>,
-    metadata_equals: Vec<(String, Value)>,
-}
-
-impl Filter {
-    pub(crate) fn new(query: &Query) -> Filter {
-        Filter {
-            contains: query.contains.clone().filter(|s| !s.is_empty()),
-            metadata_equals: query.metadata_equals.clone(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.contains.is_none() && self.metadata_equals.is_empty()
-    }
-
-    fn matches(&self, entry: &Entry<'_>) -> bool {
-        if let Some(text) = &self.contains {
-            if !entry.message.contains(text.as_str()) {
-                return false;
-            }
-        }
-        if self.metadata_equals.is_empty() {
-            return true;
-        }
-        let Some(metadata) = &entry.metadata else { return false };
-        // Stored metadata was checked to be a JSON object when it was written.
-        let Ok(fields) = serde_json::from_str::<Map<String, Value>>(metadata) else { return false };
-        self.metadata_equals.iter().all(|(key, value)| fields.get(key) == Some(value))
-    }
-}
-
 /// The entries a query matches, streamed from the memtables and tables of the store as it was
 /// when the query started: appends acknowledged before then are all there, each once; later ones
 /// are not.
@@ -190,7 +156,7 @@ impl QueryIter {
     ) -> QueryIter {
         QueryIter {
             merge,
-            filter: Filter::new(query),
+            filter: Filter::new(query.contains.as_deref(), &query.metadata_equals),
             remaining: query.limit.unwrap_or(usize::MAX),
             started: false,
             failed: false,
@@ -221,7 +187,11 @@ impl QueryIter {
                     self.failed = true;
                     return Some(Err(e));
                 }
-                Some(Ok(entry)) if self.filter.matches(&entry) => break,
+                Some(Ok(entry))
+                    if self.filter.matches(&entry.message, entry.metadata.as_deref()) =>
+                {
+                    break;
+                }
                 Some(Ok(_)) => {}
             }
         }
@@ -264,19 +234,5 @@ mod tests {
         assert_eq!(q.clone().limit(0).key_range().unwrap(), None);
         let backwards = Query { from_ms: 5, to_ms: 4, ..Query::new() };
         assert!(backwards.key_range().is_err());
-    }
-
-    #[test]
-    fn filters_match_message_and_top_level_metadata() {
-        let entry =
-            Entry::new(Key::MIN, "disk full on sda", Some(r#"{"host":"a","n":3,"x":{"y":1}}"#));
-        let f = |q: Query| Filter::new(&q).matches(&entry);
-        assert!(f(Query::new().contains("full")));
-        assert!(!f(Query::new().contains("empty")));
-        assert!(f(Query::new().metadata_equals("host", "a").metadata_equals("n", 3)));
-        assert!(!f(Query::new().metadata_equals("n", "3")), "JSON equality, not text");
-        assert!(!f(Query::new().metadata_equals("y", 1)), "top-level fields only");
-        let bare = Entry::new(Key::MIN, "m", None::<&str>);
-        assert!(!Filter::new(&Query::new().metadata_equals("host", "a")).matches(&bare));
     }
 }

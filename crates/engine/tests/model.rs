@@ -38,7 +38,9 @@ const FUTURE_MS: u64 = 1_000;
 
 const WORDS: [&str; 5] = ["disk full", "timeout", "retry later", "ok", "time out"];
 const NEEDLES: [&str; 6] = ["time", "disk", "ok", "#1", "later", ""];
-const METADATA: [Option<&str>; 7] = [
+/// Metadata texts, with the cases a filter's shortcuts could get wrong: an escaped key, a
+/// duplicate key (the last wins), a float one, and the filter's text inside a string value.
+const METADATA: [Option<&str>; 11] = [
     None,
     Some(r#"{"host":"a"}"#),
     Some(r#"{"host":"b","n":1}"#),
@@ -46,6 +48,10 @@ const METADATA: [Option<&str>; 7] = [
     Some(r#"{"n":1,"host":"a"}"#),
     Some("{}"),
     Some(r#"{"x":{"host":"a"}}"#),
+    Some(r#"{"ho\u0073t":"a","n":1}"#),
+    Some(r#"{"host":"a","host":"b","n":2,"n":1}"#),
+    Some(r#"{"n":1.0,"host":"\u0061"}"#),
+    Some(r#"{"v":"\"host\":\"a\",\"n\":1"}"#),
 ];
 
 /// The metadata filters a query may carry (JSON equality: `"1"` is not `1`).
