@@ -69,11 +69,13 @@ impl Filter {
     }
 
     /// Whether the filter lets every entry through.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.contains.is_none() && self.fields.is_empty()
     }
 
     /// Whether an entry with this message and metadata matches.
+    #[inline]
     pub(crate) fn matches(&mut self, message: &str, metadata: Option<&str>) -> bool {
         if let Some(text) = &self.contains {
             if !message.contains(text.as_str()) {
@@ -93,6 +95,7 @@ impl Filter {
     }
 
     /// Parses `metadata` (stored metadata is a JSON object) and compares the wanted fields.
+    #[inline(never)]
     fn fields_match(&mut self, metadata: &str) -> bool {
         self.seen.fill(None);
         let mut de = serde_json::Deserializer::from_str(metadata);
