@@ -52,19 +52,6 @@ fn served_only_after_the_stall(addr: SocketAddr, request: &[u8]) -> String {
     line
 }
 
-/// Drains what the server sent before it closed the connection; returns how many bytes.
-fn drain_until_closed(mut stream: TcpStream) -> usize {
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut received = Vec::new();
-    match stream.read_to_end(&mut received) {
-        Ok(_) => {}
-        // Closed with requests of ours still unread on its side: the kernel resets instead.
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => panic!("the server did not close the stalled connection: {e}"),
-    }
-    received.len()
-}
-
 fn metrics(http_addr: SocketAddr) -> String {
     let mut stream = TcpStream::connect(http_addr).unwrap();
     stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
@@ -100,7 +87,7 @@ fn clients_that_stop_reading_replies_are_disconnected_and_free_their_slot() {
         b"{\"action\":\"write\",\"message\":\"after the stall\"}\n",
     );
     assert_eq!(reply.trim_end(), r#"{"status":"ok"}"#);
-    let received = drain_until_closed(staller);
+    let received = common::read_until_closed(&mut staller).len();
     assert!(
         received < PIPELINED_READS * full_reply_bytes,
         "the stalled connection got all {received} bytes of its replies"
@@ -115,7 +102,7 @@ fn clients_that_stop_reading_replies_are_disconnected_and_free_their_slot() {
         b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(status.starts_with("HTTP/1.1 200 OK"), "{status}");
-    let received = drain_until_closed(staller);
+    let received = common::read_until_closed(&mut staller).len();
     assert!(
         received < PIPELINED_READS * full_reply_bytes,
         "the stalled connection got all {received} bytes of its replies"

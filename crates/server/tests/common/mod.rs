@@ -5,8 +5,10 @@
 use logstore_engine::testing::FaultFs;
 use logstore_engine::{Durability, LogStore, StoreOptions};
 use logstore_server::{Server, ServerConfig};
-use std::net::SocketAddr;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A running server; [`Running::stop`] shuts it down and checks it stopped cleanly.
 pub struct Running {
@@ -40,4 +42,18 @@ impl Running {
         let _ = self.stop.send(());
         self.runtime.block_on(self.running).unwrap();
     }
+}
+
+/// Reads until the server closes the connection, failing if it stays open for 30 s; returns
+/// what the server sent before closing.
+pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut received = Vec::new();
+    match stream.read_to_end(&mut received) {
+        Ok(_) => {}
+        // Closed with bytes of ours still unread on its side: the kernel resets instead.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server did not close the connection: {e}"),
+    }
+    received
 }
