@@ -494,8 +494,10 @@ impl LogStore {
     pub fn query(&self, query: &Query) -> Result<QueryIter> {
         let inner = &*self.inner;
         let range = query.key_range()?;
-        // The watermark first, then the version: every entry acknowledged before the watermark
-        // was read is in this version or an older one's memtable that this version replaced.
+        // The watermark first, then the version: every append that returned before the
+        // watermark was read is in this version or an older one's memtable that this version
+        // replaced. (An entry the WAL acknowledged whose append has not yet returned may be
+        // below the watermark and not yet in a memtable: a read need not see it.)
         let visible_below_seq = inner.wal.acknowledged_seq();
         let version = inner.current();
         inner.counters.queries.fetch_add(1, AtomicOrdering::Relaxed);

@@ -11,8 +11,8 @@
 //!
 //! # What the leader knows
 //! [`Arrivals`] counts *requests in flight*: from the moment a caller enters
-//! [`Wal::submit`](crate::Wal::submit) (so also [`Wal::append`](crate::Wal::append)) until its
-//! [`Ticket`](crate::Ticket) is dropped (`append` counts it until it returns), and *requests
+//! [`Wal::submit`](crate::Wal::submit) until its [`Ticket`](crate::Ticket) is dropped, or enters
+//! [`Wal::append`](crate::Wal::append) (or `append_batch`) until it returns, and *requests
 //! queued* for the next leader. A request in flight but not queued belongs to a caller that is
 //! on its way: encoding its records, or acknowledged and about to return and come back.
 //!
@@ -47,12 +47,13 @@ pub(crate) struct Arrivals {
 }
 
 impl Arrivals {
-    /// A caller entered `submit`.
+    /// A caller entered `submit`, `append` or `append_batch`.
     pub(crate) fn enter(&self) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A caller is done with its request (its ticket dropped, or `submit` failed).
+    /// A caller is done with its request: its ticket dropped, or its `append` or
+    /// `append_batch` returned, or its `submit` failed.
     pub(crate) fn leave(&self) {
         let before = self.in_flight.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(before > 0, "a request left that never entered");

@@ -87,7 +87,8 @@ impl Drop for Ticket {
     }
 }
 
-/// A request counted in [`Arrivals`] while this guard lives: through `append`, or until
+/// A request counted in [`Arrivals`] while this guard lives: through `append` or
+/// `append_batch`, or until
 /// `submit` hands the count over to its [`Ticket`]. Borrowed rather than holding an `Arc`, so
 /// an `append` costs no reference count.
 struct InFlight<'a> {
@@ -103,8 +104,9 @@ impl<'a> InFlight<'a> {
     /// Hands the count over to a ticket, which leaves when dropped.
     fn into_ticket(self, seqs: Range<u64>, shared: &Arc<Shared>) -> Ticket {
         debug_assert!(std::ptr::eq(self.arrivals, &shared.arrivals), "the same log");
+        let ticket = Ticket { seqs, shared: shared.clone() };
         std::mem::forget(self);
-        Ticket { seqs, shared: shared.clone() }
+        ticket
     }
 }
 
@@ -384,7 +386,9 @@ impl Wal {
     /// group commit) happens outside that lock.
     pub fn submit<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket> {
         let in_flight = InFlight::enter(&self.shared.arrivals);
-        let (seqs, _state) = self.submit_locked(payloads)?;
+        let (seqs, state) = self.submit_locked(payloads)?;
+        // Unlocked before the ticket's reference count is taken.
+        drop(state);
         Ok(in_flight.into_ticket(seqs, &self.shared))
     }
 
@@ -858,17 +862,18 @@ impl Shared {
     }
 
     /// Writes `work` (one `pwrite` per run of requests in the same segment), starting segments
-    /// as placed, and syncs if asked.
-    /// `ends` is an empty vector to reuse for [`Led::ends`].
+    /// as placed, and syncs if asked. `ends` is a vector to reuse for [`Led::ends`].
     fn lead(
         &self,
         mut active: Arc<Active>,
         work: &[Placed],
-        ends: Vec<(u64, u64)>,
+        mut ends: Vec<(u64, u64)>,
         written_seq: u64,
         sync: bool,
     ) -> Result<Led> {
-        debug_assert!(ends.is_empty(), "handed back drained");
+        // Drained by `State::apply` already; cleared rather than asserted, as a panic here,
+        // with `leader_active` set, would leave every waiter parked.
+        ends.clear();
         let mut led = Led {
             new_active: None,
             new_segments: Vec::new(),
