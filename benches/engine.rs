@@ -97,18 +97,27 @@ fn scan(store: &LogStore) -> usize {
     bytes
 }
 
+/// A store of `entries` written in batches with the default options and flushed: one table
+/// per `flush_threshold_entries`, in time order (20 for the 20,000 entries).
+fn chained_store(entries: &[Entry<'_>]) -> (tempfile::TempDir, LogStore) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = LogStore::open(dir.path(), options()).expect("open");
+    let all: Vec<NewEntry<'_>> = entries.iter().map(new_entry).collect();
+    for batch in all.chunks(BATCH) {
+        store.append_batch(batch).expect("append_batch");
+    }
+    store.flush().expect("flush");
+    let tables = entries.len().div_ceil(options().flush_threshold_entries);
+    assert_eq!(store.stats().tables, tables, "{:?}", store.stats());
+    (dir, store)
+}
+
 fn scans(c: &mut Criterion) {
     let entries = logstore_benches::entries(ENTRIES, SEED);
     let mut group = c.benchmark_group("engine/scan");
     group.throughput(Throughput::Elements(ENTRIES as u64));
 
-    let chained_dir = tempfile::tempdir().expect("temporary directory");
-    let chained = LogStore::open(chained_dir.path(), options()).expect("open");
-    let all: Vec<NewEntry<'_>> = entries.iter().map(new_entry).collect();
-    for batch in all.chunks(BATCH) {
-        chained.append_batch(batch).expect("append_batch");
-    }
-    chained.flush().expect("flush");
+    let (_chained_dir, chained) = chained_store(&entries);
     let expected = scan(&chained);
     group.bench_function("tables", |b| b.iter(|| assert_eq!(scan(&chained), expected)));
 
@@ -157,13 +166,7 @@ fn filtered(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine/filtered");
     group.throughput(Throughput::Elements(ENTRIES as u64));
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = LogStore::open(dir.path(), options()).expect("open");
-    let all: Vec<NewEntry<'_>> = entries.iter().map(new_entry).collect();
-    for batch in all.chunks(BATCH) {
-        store.append_batch(batch).expect("append_batch");
-    }
-    store.flush().expect("flush");
+    let (_dir, store) = chained_store(&entries);
 
     let cases: [(&str, Query, f64); 5] = [
         ("contains_1pct", Query::new().contains("failure after r"), 0.0098),

@@ -12,10 +12,11 @@
 //! - metadata without a backslash holds no escapes, so every key and string in it appears
 //!   verbatim between quotes: if `"key"` (or a wanted string value `"value"`) is not in the
 //!   text, the entry cannot match and is rejected without parsing;
-//! - otherwise the text is parsed once, keys borrowed and compared in place: only the values
-//!   of wanted keys are built into a [`Value`]; the others are checked by a visitor that
-//!   accepts exactly what `Value` would (the same numbers, strings, nesting depth), without
-//!   building them, so a text `Value` would refuse still matches nothing.
+//! - otherwise the text is parsed once, keys compared in place as they are read (borrowed from
+//!   the text unless escaped): only the values of wanted keys are built into a [`Value`]; the
+//!   others are checked by a visitor that accepts exactly what `Value` would (the same numbers,
+//!   strings, nesting depth), building only nested objects (through `Value` itself, so its
+//!   special keys behave the same), so a text `Value` would refuse still matches nothing.
 
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
@@ -117,7 +118,8 @@ impl<'de> DeserializeSeed<'de> for Fields<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        // As `Map<String, Value>` does: only an object.
+        // Only an object, as `from_str::<Map<String, Value>>` accepts: serde_json's
+        // `deserialize_map` refuses anything else (`null` included) before a visitor runs.
         deserializer.deserialize_map(self)
     }
 }
@@ -270,6 +272,9 @@ mod tests {
     #[test]
     fn escaped_keys_and_values() {
         assert!(has(r#"{"ho\u0073t":"a"}"#, "host", json!("a")));
+        // A backslash elsewhere turns the quick reject off; the parse still finds the field.
+        assert!(has(r#"{"x":"\n","k":1}"#, "k", json!(1)));
+        assert!(!has(r#"{"x":"\n","k":1}"#, "k", json!(2)));
         assert!(has(r#"{"host":"\u0061"}"#, "host", json!("a")));
         assert!(has(r#"{"a\"b":1}"#, "a\"b", json!(1)));
         assert!(has(r#"{"a\\b":1}"#, "a\\b", json!(1)));
