@@ -30,7 +30,7 @@ impl Digest {
     #[inline]
     pub fn add(&mut self, timestamp_ms: u64, seq: u64, message: &str, metadata: Option<&str>) {
         let text = |s: &str| fold_text(s.as_bytes());
-        // Tells metadata `""` from none (a text's fold is 0 only by chance).
+        // Tells metadata `""` from none: the empty text folds to 0, which is what none adds.
         let metadata = metadata.map_or(0, |m| text(m) ^ 0x5555_5555_5555_5555);
         // One 64-bit value per entry (odd multipliers, so a change in any one field changes
         // it), mixed into the running digest: the mix makes the result depend on the order.
@@ -66,10 +66,14 @@ impl Digest {
 }
 
 /// Folds every byte of `text`, and its length, into 64 bits: four lanes of its 8-byte
-/// little-endian words (zero-padded at the end), each lane rotated before every addition so
-/// that a word's place counts too, then the lanes and the length combined and mixed. A change
-/// of any one byte, a move of bytes from one place to another, or a change of length changes
-/// the result; the loop is plain additions and rotations, which the compiler vectorises.
+/// little-endian words (zero-padded at the end), each lane rotated by 7 bits before every
+/// addition so that a word's place counts too, then each lane multiplied by its own odd
+/// constant, the four combined with the length and mixed. A change of any one byte always
+/// changes the result (every step is a bijection of the changed lane), and so does one of the
+/// length alone; a move of bytes almost always does (a word of one repeated byte moved by a
+/// multiple of 8 chunks in its lane does not: its rotation is then whole bytes), and so do
+/// changes in several lanes at once, whose differences after the multiplications would have to
+/// cancel exactly. The loop is plain additions and rotations, which the compiler vectorises.
 #[inline]
 pub fn fold_text(text: &[u8]) -> u64 {
     const LANES: usize = 4;
@@ -90,10 +94,19 @@ pub fn fold_text(text: &[u8]) -> u64 {
     for (lane, sum) in lanes.iter_mut().enumerate() {
         *sum = sum.rotate_left(7).wrapping_add(word(&last, lane));
     }
-    mix(lanes[0]
-        ^ lanes[1].rotate_left(16)
-        ^ lanes[2].rotate_left(32)
-        ^ lanes[3].rotate_left(48)
+    // Each lane multiplied by its own odd constant (a bijection, and not linear in XOR), the
+    // four in parallel, then combined with the length and mixed once.
+    const LANE_MULTIPLIERS: [u64; LANES] = [
+        0xC2B2_AE3D_27D4_EB4F,
+        0x1656_67B1_9E37_79F9,
+        0x85EB_CA77_C2B2_AE63,
+        0x27D4_EB2F_1656_67C5,
+    ];
+    let lane = |i: usize| lanes[i].wrapping_mul(LANE_MULTIPLIERS[i]);
+    mix(lane(0)
+        ^ lane(1).rotate_left(16)
+        ^ lane(2).rotate_left(32)
+        ^ lane(3).rotate_left(48)
         ^ (text.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
@@ -160,6 +173,10 @@ mod tests {
         lane[..16].rotate_left(8);
         assert_ne!(fold_text(&lane), base);
         assert_ne!(fold_text(&text[1..]), fold_text(&text[..text.len() - 1]));
+        // Words of one repeated byte swapped (lane rotations of whole bytes would not tell).
+        assert_ne!(fold_text(b"aaaaaaaabbbbbbbb"), fold_text(b"bbbbbbbbaaaaaaaa"));
+        // Short texts: the same bit flipped in two lanes does not cancel out.
+        assert_ne!(fold_text(br#"{"k":"v1","x":2}"#), fold_text(br#"{"j":"v1#,"x":2}"#));
         // Trailing zeros are not padding.
         let mut padded = text.clone();
         padded.push(0);

@@ -8,6 +8,11 @@
 //! connection's task ends and frees what it held. The clock runs only while a write is
 //! blocked: a connection that is slow to send requests, or a query slow to produce its reply,
 //! is not stalled (those have limits of their own). Reads pass through untouched.
+//!
+//! "No byte" as the socket reports it: a blocked socket becomes writable again only once a
+//! good share of its send buffer is free, so a client reading a trickle far slower than the
+//! server writes may also be closed. A write the caller abandons while blocked (neither
+//! server does) leaves the clock running for the next one.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -23,28 +28,35 @@ pub(crate) struct StallLimit<S> {
     inner: S,
     /// Zero: no limit.
     limit: Duration,
-    /// Running while a write is blocked; reset by any progress.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The timer, kept between blocks so a client that reads slowly costs no allocation per
+    /// block; it counts only while `blocked`.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A write is blocked and `timer` runs from when it first was.
+    blocked: bool,
     /// Counts the connections given up on.
     stalled_total: Arc<AtomicU64>,
 }
 
 impl<S> StallLimit<S> {
     pub(crate) fn new(inner: S, limit: Duration, stalled_total: Arc<AtomicU64>) -> Self {
-        StallLimit { inner, limit, deadline: None, stalled_total }
+        StallLimit { inner, limit, timer: None, blocked: false, stalled_total }
     }
 
     /// After the inner write returned `poll`: progress stops the clock; a block starts it (if
     /// it is not running) and fails once it runs out.
     fn limit<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if poll.is_ready() || self.limit.is_zero() {
-            self.deadline = None;
+            self.blocked = false;
             return poll;
         }
         let limit = self.limit;
-        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        ready!(deadline.as_mut().poll(cx));
-        self.deadline = None;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if !self.blocked {
+            timer.as_mut().reset(tokio::time::Instant::now() + limit);
+            self.blocked = true;
+        }
+        ready!(timer.as_mut().poll(cx));
+        self.blocked = false;
         self.stalled_total.fetch_add(1, Relaxed);
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
