@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{dir, options, payload, payloads, records};
+use common::{
+    append_from_threads, assert_acknowledged_recovered, dir, options, payload, payloads, records,
+};
 use logstore_fs::{CrashMode, FaultFs};
 use logstore_wal::{COMMIT_DELAY_MAX_LIMIT, Durability, Wal, WalError, WalOptions};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
@@ -99,45 +100,24 @@ fn concurrent_appenders_with_the_longest_delay_lose_nothing_acknowledged() {
     let fs = FaultFs::new();
     fs.set_file_sync_latency(Duration::from_micros(200));
     let opts = WalOptions { commit_delay_max: COMMIT_DELAY_MAX_LIMIT, ..options(&fs, 8 << 10) };
-    let wal = Arc::new(Wal::open(dir(), opts.clone()).unwrap());
-    let acked: Vec<Vec<u64>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let wal = &wal;
-                scope.spawn(move || {
-                    (0..APPENDS_PER_THREAD)
-                        .map(|i| {
-                            let record = payload(thread * APPENDS_PER_THREAD + i, 30);
-                            if (thread + i) % 3 == 0 {
-                                let ticket = wal.submit(&[record]).unwrap();
-                                std::thread::yield_now();
-                                wal.wait(&ticket).unwrap();
-                                ticket.seqs().start
-                            } else {
-                                wal.append(&record).unwrap()
-                            }
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    let wal = Wal::open(dir(), opts.clone()).unwrap();
+    let record = |thread: u64, i: u64| payload(thread * APPENDS_PER_THREAD + i, 30);
+    let acked = append_from_threads(THREADS, APPENDS_PER_THREAD, |thread, i| {
+        if (thread + i) % 3 == 0 {
+            let ticket = wal.submit(&[record(thread, i)]).unwrap();
+            std::thread::yield_now();
+            wal.wait(&ticket).unwrap();
+            ticket.seqs().start
+        } else {
+            wal.append(&record(thread, i)).unwrap()
+        }
     });
     let stats = wal.stats();
     assert!(stats.segments > 1, "rotation happened under concurrency: {stats:?}");
     assert!(stats.commit_delays > 0, "leaders waited for those on their way: {stats:?}");
-    std::mem::forget(Arc::into_inner(wal).unwrap());
+    std::mem::forget(wal);
     fs.crash(CrashMode::DropUnsynced);
 
     let wal = Wal::open(dir(), opts).unwrap();
-    let recovered = records(&wal);
-    assert_eq!(recovered.len() as u64, THREADS * APPENDS_PER_THREAD);
-    for (thread, seqs) in acked.iter().enumerate() {
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "thread {thread} kept its order");
-        for (i, &seq) in seqs.iter().enumerate() {
-            let record = &recovered[(seq - 1) as usize];
-            assert_eq!(record.seq, seq);
-            assert_eq!(record.payload, payload(thread as u64 * APPENDS_PER_THREAD + i as u64, 30));
-        }
-    }
+    assert_acknowledged_recovered(&records(&wal), &acked, record);
 }

@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{dir, options, records};
+use common::{append_from_threads, assert_acknowledged_recovered, dir, options, records};
 use logstore_fs::{CrashMode, FaultFs};
 use logstore_wal::{Durability, FOLLOWER_YIELD_MAX_DEFAULT, Wal, WalOptions};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 const THREADS: u64 = 16;
@@ -37,25 +36,17 @@ fn sixteen_threads_of_sync_appends_recover_exactly_once_in_order() {
         segment_bytes_max: 64 << 10,
         ..WalOptions::default()
     };
-    let wal = Arc::new(Wal::open(tmp.path(), options.clone()).unwrap());
-    let handles: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let wal = wal.clone();
-            std::thread::spawn(move || {
-                (0..APPENDS_PER_THREAD)
-                    .map(|i| wal.append(&encode(thread, i)).unwrap())
-                    .collect::<Vec<u64>>()
-            })
-        })
-        .collect();
-    let acked: Vec<Vec<u64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let wal = Wal::open(tmp.path(), options.clone()).unwrap();
+    let acked = append_from_threads(THREADS, APPENDS_PER_THREAD, |thread, i| {
+        wal.append(&encode(thread, i)).unwrap()
+    });
     let stats = wal.stats();
     let total = THREADS * APPENDS_PER_THREAD;
     assert_eq!(stats.appended_records, total);
     assert!(stats.segments > 1, "rotation happened: {stats:?}");
     eprintln!("{total} Sync appends by {THREADS} threads took {} fdatasyncs", stats.syncs);
     // Simulate a crash of the process: no close, no final sync. Sync mode needs none.
-    std::mem::forget(Arc::into_inner(wal).unwrap());
+    std::mem::forget(wal);
 
     let wal = Wal::open(tmp.path(), options).unwrap();
     assert_eq!(wal.recovery().torn_tail, None);
@@ -91,18 +82,8 @@ fn yielding_and_parked_followers_see_each_append_acknowledged_once_and_durable()
         fs.set_file_sync_latency(Duration::from_micros(200));
         let opts = WalOptions { follower_yield_max, ..options(&fs, 64 << 10) };
         let wal = Wal::open(dir(), opts.clone()).unwrap();
-        let acked: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..THREADS)
-                .map(|thread| {
-                    let wal = &wal;
-                    scope.spawn(move || {
-                        (0..APPENDS_PER_THREAD)
-                            .map(|i| wal.append(&encode(thread, i)).unwrap())
-                            .collect::<Vec<u64>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        let acked = append_from_threads(THREADS, APPENDS_PER_THREAD, |thread, i| {
+            wal.append(&encode(thread, i)).unwrap()
         });
         let total = THREADS * APPENDS_PER_THREAD;
         let mut all: Vec<u64> = acked.iter().flatten().copied().collect();
@@ -111,15 +92,6 @@ fn yielding_and_parked_followers_see_each_append_acknowledged_once_and_durable()
         std::mem::forget(wal);
         fs.crash(CrashMode::DropUnsynced);
         let wal = Wal::open(dir(), opts).unwrap();
-        let recovered = records(&wal);
-        assert_eq!(recovered.len() as u64, total, "{follower_yield_max:?}: all recovered");
-        for (thread, seqs) in acked.iter().enumerate() {
-            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a thread's appends keep their order");
-            for (i, &seq) in seqs.iter().enumerate() {
-                let record = &recovered[seq as usize - 1];
-                assert_eq!(record.seq, seq);
-                assert_eq!(decode(&record.payload), (thread as u64, i as u64), "ack names it");
-            }
-        }
+        assert_acknowledged_recovered(&records(&wal), &acked, encode);
     }
 }

@@ -48,3 +48,39 @@ pub fn payload(i: u64, len: usize) -> Vec<u8> {
 pub fn segment(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.wal"))
 }
+
+/// Runs `threads` threads at once, thread `t` calling `append(t, i)` for each `i` in
+/// `0..per_thread`; returns each thread's sequence numbers, in its order.
+pub fn append_from_threads(
+    threads: u64,
+    per_thread: u64,
+    append: impl Fn(u64, u64) -> u64 + Sync,
+) -> Vec<Vec<u64>> {
+    let append = &append;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (0..per_thread).map(|i| append(t, i)).collect()))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    })
+}
+
+/// Checks that `recovered` (the whole log) holds exactly the acknowledged records: as many,
+/// each at its sequence number with the payload `expected(thread, i)`, and each thread's in
+/// the order it appended them.
+pub fn assert_acknowledged_recovered(
+    recovered: &[Record],
+    acked: &[Vec<u64>],
+    expected: impl Fn(u64, u64) -> Vec<u8>,
+) {
+    let total: usize = acked.iter().map(Vec::len).sum();
+    assert_eq!(recovered.len(), total, "every acknowledged record recovered, nothing more");
+    for (thread, seqs) in (0..).zip(acked) {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "thread {thread} kept its order");
+        for (i, &seq) in (0..).zip(seqs) {
+            let record = &recovered[(seq - 1) as usize];
+            assert_eq!(record.seq, seq);
+            assert_eq!(record.payload, expected(thread, i), "the ack names its record");
+        }
+    }
+}
