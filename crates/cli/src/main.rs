@@ -105,6 +105,10 @@ struct ServeArgs {
     /// the previous response) before it is closed (0: no limit).
     #[arg(long, env = "LOGSTORE_HTTP_HEADER_TIMEOUT_S", default_value_t = logstore_server::HTTP_HEADER_TIMEOUT_DEFAULT.as_secs())]
     http_header_timeout_s: u64,
+    /// Seconds an HTTP request body may take to arrive whole after its head before the request
+    /// is answered 408 and the connection closed (0: no limit).
+    #[arg(long, env = "LOGSTORE_HTTP_BODY_TIMEOUT_S", default_value_t = logstore_server::HTTP_BODY_TIMEOUT_DEFAULT.as_secs())]
+    http_body_timeout_s: u64,
     /// Most TCP protocol connections at once.
     #[arg(long, env = "LOGSTORE_TCP_CONNECTIONS_MAX", default_value_t = logstore_server::TCP_CONNECTIONS_MAX_DEFAULT)]
     tcp_connections_max: usize,
@@ -300,6 +304,7 @@ fn serve(dir: &Path, args: ServeArgs) -> Result<()> {
         body_bytes_max: args.body_bytes_max,
         http_connections_max: args.http_connections_max,
         http_header_timeout: Duration::from_secs(args.http_header_timeout_s),
+        http_body_timeout: Duration::from_secs(args.http_body_timeout_s),
         tcp_connections_max: args.tcp_connections_max,
         tcp_idle_timeout: Duration::from_secs(args.tcp_idle_timeout_s),
         write_stall_timeout: Duration::from_secs(args.write_stall_timeout_s),

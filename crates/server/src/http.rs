@@ -50,7 +50,14 @@ impl IntoResponse for ApiError {
         if let Some(line) = self.line {
             error["line"] = line.into();
         }
-        json_response(self.status, &json!({ "error": error }))
+        let mut response = json_response(self.status, &json!({ "error": error }));
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -129,7 +136,8 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&headers, body, shared.config.body_bytes_max).await?;
+    let config = &shared.config;
+    let body = read_body(&headers, body, config.body_bytes_max, config.http_body_timeout).await?;
     let store = shared.store.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let parsed = parse_ingest_body(&body).map_err(body_error)?;
@@ -164,8 +172,29 @@ async fn ingest(
 /// Most bytes of a request body allocated before they arrive: 1 MiB.
 const BODY_PREALLOCATE_BYTES_MAX: u64 = 1 << 20;
 
-/// Reads the whole body, refusing it with 413 as soon as it is over `bytes_max`.
+/// Reads the whole body, refusing it with 413 as soon as it is over `bytes_max`, and with 408
+/// (closing the connection) if it has not arrived whole within `timeout` (zero: no limit).
 async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    bytes_max: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    let read = collect_body(headers, body, bytes_max);
+    if timeout.is_zero() {
+        return read.await;
+    }
+    tokio::time::timeout(timeout, read).await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive whole within {timeout:?}"),
+        ))
+    })
+}
+
+/// [`read_body`] without the time limit.
+async fn collect_body(
     headers: &HeaderMap,
     mut body: Body,
     bytes_max: usize,

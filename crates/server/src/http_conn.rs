@@ -8,7 +8,8 @@
 //! [`ServerConfig::http_header_timeout`](crate::ServerConfig) of the connection opening or of the
 //! previous response (hyper starts the clock again while it waits for the next request), and at
 //! most [`ServerConfig::http_connections_max`](crate::ServerConfig) connections are served at
-//! once (more wait to be accepted). A request body is bounded by its size limit; a response whose
+//! once (more wait to be accepted). A request body is bounded by its size limit and must arrive
+//! within [`ServerConfig::http_body_timeout`](crate::ServerConfig) (see `http::read_body`); a response whose
 //! client stops reading it fails once the client has accepted no byte of it for
 //! [`ServerConfig::write_stall_timeout`](crate::ServerConfig) (see [`StallLimit`]). HTTP/1.1 only
 //! (what `axum::serve` added beyond it, h2c and upgrades, no route of this API uses).

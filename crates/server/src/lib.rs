@@ -35,7 +35,8 @@
 //!
 //! HTTP/1.1 connections are served by hyper with a timer: a request head must arrive whole
 //! within [`ServerConfig::http_header_timeout`] (30 s) of the connection opening or of the
-//! previous response, and at most [`ServerConfig::http_connections_max`] are served at once.
+//! previous response, its body within [`ServerConfig::http_body_timeout`] (2 min) of the head,
+//! and at most [`ServerConfig::http_connections_max`] are served at once.
 //!
 //! # TCP protocol
 //! One JSON request per line, one reply line per request, in order, on any number of
@@ -88,6 +89,9 @@ pub const TCP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
 pub const HTTP_CONNECTIONS_MAX_DEFAULT: usize = 1024;
 /// Default [`ServerConfig::http_header_timeout`]: 30 seconds (hyper's default).
 pub const HTTP_HEADER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// Default [`ServerConfig::http_body_timeout`]: 2 minutes (a body of the default 64 MiB limit
+/// then needs at least 0.56 MB/s).
+pub const HTTP_BODY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(120);
 /// Default [`ServerConfig::tcp_idle_timeout`]: 5 minutes.
 pub const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
 
@@ -117,6 +121,11 @@ pub struct ServerConfig {
     /// connections included), so slow or idle clients cannot hold every connection slot.
     /// Zero turns it off.
     pub http_header_timeout: Duration,
+    /// A request body must arrive whole within this long of its head, or the request is
+    /// answered 408 and the connection closed: a client trickling a body (which the header
+    /// timeout does not cover) cannot hold its connection slot, nor the body's memory, for
+    /// long. Zero turns it off.
+    pub http_body_timeout: Duration,
     /// Most TCP connections served at once; more wait to be accepted.
     pub tcp_connections_max: usize,
     /// A TCP connection whose next request has not arrived whole this long after the previous
@@ -146,6 +155,7 @@ impl Default for ServerConfig {
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             http_connections_max: HTTP_CONNECTIONS_MAX_DEFAULT,
             http_header_timeout: HTTP_HEADER_TIMEOUT_DEFAULT,
+            http_body_timeout: HTTP_BODY_TIMEOUT_DEFAULT,
             tcp_connections_max: TCP_CONNECTIONS_MAX_DEFAULT,
             tcp_idle_timeout: TCP_IDLE_TIMEOUT_DEFAULT,
             write_stall_timeout: WRITE_STALL_TIMEOUT_DEFAULT,
