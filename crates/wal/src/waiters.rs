@@ -126,6 +126,16 @@ impl Wake {
     }
 }
 
+/// Yields the CPU until `done()` or until `budget` has passed (no wait at all if `done()`
+/// already or `budget` is zero); returns how long it waited.
+pub(crate) fn yield_until(budget: Duration, done: impl Fn() -> bool) -> Duration {
+    let began = Instant::now();
+    while !done() && !budget.is_zero() && began.elapsed() < budget {
+        std::thread::yield_now();
+    }
+    began.elapsed()
+}
+
 /// Returned by [`Waiters::park`]: call [`Parked::wait`] after releasing the state lock.
 #[must_use = "a registered waiter must wait for its wake-up"]
 pub(crate) struct Parked(Arc<Slot>);
@@ -134,15 +144,7 @@ impl Parked {
     /// Blocks until a leader has taken this thread out of the list and woken it: yields its CPU
     /// for up to `yield_for`, checking, then parks.
     pub(crate) fn wait(self, yield_for: Duration) {
-        if !yield_for.is_zero() {
-            let began = Instant::now();
-            while !self.0.woken.load(Ordering::Acquire) {
-                if began.elapsed() >= yield_for {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-        }
+        yield_until(yield_for, || self.0.woken.load(Ordering::Acquire));
         while !self.0.woken.load(Ordering::Acquire) {
             std::thread::park();
         }

@@ -190,8 +190,9 @@ struct State {
     queue: Vec<Placed>,
     /// An empty queue with room, handed back by the last leader, so queuing need not allocate.
     spare_queue: Vec<Placed>,
-    /// An empty [`Led::ends`] with room, handed back by the last leader's [`State::apply`].
-    spare_ends: Vec<(u64, u64)>,
+    /// The leaders' buffers, handed back by the last leader's [`State::apply`], so a round
+    /// need not allocate them.
+    spare_buffers: RoundBuffers,
     /// Where the next request lands: segment id and offset (may be ahead of the files).
     tail_segment_id: u64,
     tail_offset: u64,
@@ -210,13 +211,26 @@ struct State {
     stats: WalStats,
 }
 
+/// Buffers a leader's round uses, kept from round to round.
+#[derive(Default)]
+struct RoundBuffers {
+    /// Where each segment written to ends ([`Led::buffers`]).
+    ends: Vec<(u64, u64)>,
+    /// The bytes of a run of several requests, copied together for one `pwrite`.
+    run: Vec<u8>,
+}
+
+/// Largest [`RoundBuffers::run`] kept for the next round: 1 MiB (a larger one, from a round of
+/// large records, is freed).
+const RUN_BYTES_KEPT_MAX: usize = 1 << 20;
+
 /// What a leader did, to be applied to the state.
 struct Led {
     /// The segment the leader ended in, if it started one (else the state's stays current).
     new_active: Option<Arc<Active>>,
     new_segments: Vec<SegmentState>,
-    /// Where each segment written to now ends.
-    ends: Vec<(u64, u64)>,
+    /// Where each segment written to now ends (`buffers.ends`), and the round's buffers.
+    buffers: RoundBuffers,
     written_seq: u64,
     written_bytes: u64,
     synced: bool,
@@ -315,7 +329,7 @@ impl Wal {
             next_seq,
             queue: Vec::new(),
             spare_queue: Vec::new(),
-            spare_ends: Vec::new(),
+            spare_buffers: RoundBuffers::default(),
             tail_segment_id: tail.id,
             tail_offset: tail.valid_end,
             unsynced_bytes: 0,
@@ -431,17 +445,11 @@ impl Wal {
     }
 
     /// Waits until every record below `seq_end` is as durable as the mode promises.
+    /// (In `Batch`, the leader of the round that writes them syncs it too if that takes the
+    /// unsynced bytes to `max_bytes`: see `Shared::batch_sync_due`.)
     fn wait_locked(&self, state: MutexGuard<'_, State>, seq_end: u64) -> Result<()> {
-        let shared = &*self.shared;
-        match shared.options.durability {
-            Durability::Sync => shared.wait_until(state, Goal::Seq { seq_end, durable: true }),
-            Durability::None => shared.wait_until(state, Goal::Seq { seq_end, durable: false }),
-            // The leader of the round that writes them syncs it too if that takes the unsynced
-            // bytes to `max_bytes` (see `Shared::batch_sync_due`).
-            Durability::Batch { .. } => {
-                shared.wait_until(state, Goal::Seq { seq_end, durable: false })
-            }
-        }
+        let durable = self.shared.acknowledges_synced();
+        self.shared.wait_until(state, Goal::Seq { seq_end, durable })
     }
 
     /// Every record below this sequence number has been acknowledged: synced in
@@ -449,9 +457,10 @@ impl Wal {
     /// grows, and records are acknowledged in sequence order.
     pub fn acknowledged_seq(&self) -> u64 {
         let progress = &self.shared.progress;
-        match self.shared.options.durability {
-            Durability::Sync => progress.durable_seq(),
-            Durability::Batch { .. } | Durability::None => progress.written_seq(),
+        if self.shared.acknowledges_synced() {
+            progress.durable_seq()
+        } else {
+            progress.written_seq()
         }
     }
 
@@ -462,8 +471,7 @@ impl Wal {
     pub fn wait_acknowledged(&self, seq_end: u64) -> Result<()> {
         let state = self.shared.lock();
         let seq_end = seq_end.min(state.next_seq);
-        let durable = matches!(self.shared.options.durability, Durability::Sync);
-        self.shared.wait_until(state, Goal::Seq { seq_end, durable })
+        self.wait_locked(state, seq_end)
     }
 
     /// Makes every record appended so far durable.
@@ -731,13 +739,17 @@ impl State {
             self.active = active;
         }
         self.segments.extend(led.new_segments);
-        let mut ends = led.ends;
-        for (id, end) in ends.drain(..) {
+        let mut buffers = led.buffers;
+        for (id, end) in buffers.ends.drain(..) {
             if let Some(segment) = self.segments.iter_mut().rev().find(|s| s.id == id) {
                 segment.valid_end = end;
             }
         }
-        self.spare_ends = ends;
+        buffers.run.clear();
+        if buffers.run.capacity() > RUN_BYTES_KEPT_MAX {
+            buffers.run = Vec::new();
+        }
+        self.spare_buffers = buffers;
         self.unsynced_bytes += led.written_bytes;
         if led.synced {
             self.unsynced_bytes = 0;
@@ -751,6 +763,12 @@ impl State {
 }
 
 impl Shared {
+    /// Whether the mode acknowledges a record once it is synced (`Sync`) rather than once it is
+    /// written (`Batch`, `None`).
+    fn acknowledges_synced(&self) -> bool {
+        matches!(self.options.durability, Durability::Sync)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock with the state half-changed; if something did,
         // the data on disk is still what recovery trusts.
@@ -789,10 +807,10 @@ impl Shared {
             self.arrivals.take_queue();
             let written_seq = state.next_seq;
             let active = state.active.clone();
-            let ends = std::mem::take(&mut state.spare_ends);
+            let buffers = std::mem::take(&mut state.spare_buffers);
             drop(state);
 
-            let outcome = self.lead(active, &work, ends, written_seq, durable);
+            let outcome = self.lead(active, &work, buffers, written_seq, durable);
             work.clear();
 
             state = self.lock();
@@ -850,11 +868,7 @@ impl Shared {
         // Let go of the lock so the others can queue, and yield the CPU to them rather than
         // sleep: waking a sleeping thread costs about as much as the wait is meant to save.
         drop(state);
-        let began = Instant::now();
-        while !self.arrivals.all_queued() && began.elapsed() < budget {
-            std::thread::yield_now();
-        }
-        let waited = began.elapsed();
+        let waited = waiters::yield_until(budget, || self.arrivals.all_queued());
         let mut state = self.lock();
         state.stats.commit_delays += 1;
         state.stats.commit_delay_us += u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
@@ -862,22 +876,22 @@ impl Shared {
     }
 
     /// Writes `work` (one `pwrite` per run of requests in the same segment), starting segments
-    /// as placed, and syncs if asked. `ends` is a vector to reuse for [`Led::ends`].
+    /// as placed, and syncs if asked, with `buffers` (handed back in the [`Led`]).
     fn lead(
         &self,
         mut active: Arc<Active>,
         work: &[Placed],
-        mut ends: Vec<(u64, u64)>,
+        mut buffers: RoundBuffers,
         written_seq: u64,
         sync: bool,
     ) -> Result<Led> {
         // Drained by `State::apply` already; cleared rather than asserted, as a panic here,
         // with `leader_active` set, would leave every waiter parked.
-        ends.clear();
+        buffers.ends.clear();
         let mut led = Led {
             new_active: None,
             new_segments: Vec::new(),
-            ends,
+            buffers,
             written_seq,
             written_bytes: 0,
             synced: false,
@@ -885,7 +899,6 @@ impl Shared {
             writes: 0,
             syncs: 0,
         };
-        let mut run: Vec<u8> = Vec::new();
         let mut i = 0;
         while i < work.len() {
             // A run: requests placed back to back in one segment.
@@ -921,11 +934,12 @@ impl Shared {
             let bytes: &[u8] = if j == i + 1 {
                 &first.bytes
             } else {
+                let run = &mut led.buffers.run;
                 run.clear();
                 for placed in &work[i..j] {
                     run.extend_from_slice(&placed.bytes);
                 }
-                &run
+                &led.buffers.run
             };
             if !bytes.is_empty() {
                 // (Empty only for a rotation with no records yet: see `Wal::rotate`.)
@@ -939,11 +953,11 @@ impl Shared {
                 }
             }
             led.written_bytes += bytes.len() as u64;
-            led.ends.push((active.id, end));
+            led.buffers.ends.push((active.id, end));
             i = j;
         }
         if sync {
-            if let Some(&(id, end)) = led.ends.last() {
+            if let Some(&(id, end)) = led.buffers.ends.last() {
                 if id == active.id {
                     self.zero_ahead(&active, end)?;
                 }
