@@ -34,7 +34,7 @@
 //! ([`Ledger::due`]), and whenever a caller asks for durable tables: `LogStore::flush`,
 //! `LogStore::compact` and `close`. A flush costs no sync of its own, only the table's
 //! writes; a checkpoint costs an `fdatasync` per table it covers, plus the WAL's sync, an
-//! `fsync` of the tables directory, the manifest's sync and its directory's, another `fsync`
+//! `fsync` of the tables directory if it covers any, the manifest's sync and its directory's, another `fsync`
 //! of the tables directory if it removed tables, and one of the WAL directory per segment it
 //! lets go. The WAL deletes whole
 //! segments only, so checkpointing more often than a segment fills drops nothing sooner: it

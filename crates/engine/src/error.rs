@@ -127,8 +127,8 @@ pub enum StoreError {
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Wraps an I/O error with the operation and path (copied only if there is an error: this
-/// sits on every write and sync).
+/// Wraps an I/O error with the operation and path (the path is copied only if there is an
+/// error).
 pub(crate) fn io_err<'a>(
     op: &'static str,
     path: &'a std::path::Path,

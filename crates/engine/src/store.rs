@@ -539,9 +539,10 @@ impl LogStore {
         self.ask_worker(Work::Checkpoint)
     }
 
-    /// Flushes, then merges all tables into one (what `logstore compact` does), with one
-    /// checkpoint at the end: the worker's round flushes the frozen memtable, merges, then
-    /// makes the result durable. The background compaction that runs after flushes merges
+    /// Flushes, then merges all tables into one (what `logstore compact` does), ending with a
+    /// checkpoint: the worker's round flushes the frozen memtable, applies retention, merges
+    /// everything (skipping the tiered merges it would rewrite at once), then makes the result
+    /// durable (a checkpoint falling due on the way runs too). The background compaction that runs after flushes merges
     /// tables in tiers instead; see [`CompactionOptions`](crate::CompactionOptions).
     pub fn compact(&self) -> Result<()> {
         self.freeze_active()?;

@@ -79,10 +79,10 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
             .check_writable()
             .and_then(|()| flush_all(inner, &mut ledger))
             .and_then(|()| checkpoint_if_due(inner, &mut ledger))
-            .and_then(|()| maintain(inner, &mut ledger))
             .and_then(|()| match compact_replies.is_empty() {
-                true => Ok(()),
-                false => compact_all(inner, &mut ledger),
+                true => maintain(inner, &mut ledger),
+                // Asked to merge everything: the strategy's merges would be rewritten at once.
+                false => retain(inner, &mut ledger).and_then(|()| compact_all(inner, &mut ledger)),
             })
             .and_then(|()| match asked {
                 true => checkpoint(inner, &mut ledger),
@@ -95,13 +95,11 @@ fn run(inner: &Inner, work: &Receiver<Work>, mut ledger: Ledger) {
         }
         // A failed round's error goes to the first requester (it names the operation and the
         // file; it is not `Clone`), the others get the poisoning it caused.
-        let failed = result.is_err();
-        let mut error = result.err();
+        let mut result = result.map_err(Some);
         for reply in checkpoint_replies.into_iter().chain(compact_replies) {
-            let outcome = match (failed, error.take()) {
-                (false, _) => Ok(()),
-                (true, Some(e)) => Err(e),
-                (true, None) => inner.check_writable(),
+            let outcome = match &mut result {
+                Ok(()) => Ok(()),
+                Err(error) => error.take().map_or_else(|| inner.check_writable(), Err),
             };
             let _ = reply.send(outcome);
         }
@@ -183,6 +181,11 @@ fn maintain(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
             checkpoint_if_due(inner, ledger)?;
         }
     }
+    retain(inner, ledger)
+}
+
+/// Retention: drops the tables past `retention_ms` or beyond `disk_bytes_max`.
+fn retain(inner: &Inner, ledger: &mut Ledger) -> Result<()> {
     let retention = inner.options.retention;
     if retention.retention_ms.is_some() || retention.disk_bytes_max.is_some() {
         let now_ms = inner.options.time.now_ms();
