@@ -377,7 +377,6 @@ impl TableBuilder {
         })
     }
 
-    /// Whether the index has room for one more block's entry within its limit.
     /// Refuses `blocks` more blocks if the index would outgrow its limit.
     fn check_index_room(&self, blocks: usize) -> Result<()> {
         let index_bytes = (self.index.len() + blocks * INDEX_ENTRY_BYTES) as u64;

@@ -165,11 +165,10 @@ fn put_key(out: &mut Vec<u8>, key: Key) {
 }
 
 /// CRC32C (Castagnoli, the iSCSI polynomial), the checksum of every region. `crc-fast` folds
-/// with carry-less multiplication (AVX-512 VPCLMULQDQ where the CPU has it); on this project's
-/// test machine it checksummed a hot 16 KiB block about 4x as fast as the `crc32` instruction
-/// loop of the `crc32c` crate (70 against 17 GB/s), and a 100,000-entry table's blocks, read
-/// from memory, 1.8x as fast (2.10 against 3.87 ms in the sstable bench's floor). Reads verify
-/// every block they use, so this is a large share of a scan's CPU time.
+/// with carry-less multiplication (AVX-512 VPCLMULQDQ where the CPU has it), several times as
+/// fast on a hot block as the `crc32` instruction loop of the `crc32c` crate on this project's
+/// test machine (a probe measured about 70 against 17 GB/s on 16 KiB). Reads verify every block
+/// they use, so this is a large share of a scan's CPU time (see the crate docs' floor).
 pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
     crc_fast::crc32_iscsi(bytes)
 }

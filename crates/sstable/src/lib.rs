@@ -191,9 +191,10 @@
 //! ```
 //!
 //! Per binary entry, the table adds about 4 bytes of record header (two one-byte key deltas,
-//! a two-byte length), the codec 7 bytes (its header beyond the 16-byte key it counts) and the
-//! index 2 bytes: 13 bytes, 2.4% of the generated entries. The Loghub lines carry no
-//! metadata, so the codec adds 3 bytes less: about 9 bytes, 6% of their 153.
+//! a two-byte length), the codec 7 bytes on average (its header beyond the 16-byte key it
+//! counts: 5 bytes, 9 with metadata) and the index 2 bytes: 13 bytes, 2.4% of the generated
+//! entries. The Loghub lines carry no metadata, so the codec adds 5: about 11 bytes, 6.5% of
+//! their raw 169 (16 + 153), where the table measured 6.1%.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
