@@ -73,13 +73,14 @@ impl CaseResult {
             e.reopened_read_s = med_opt(&|m| m.engine.as_ref().and_then(|e| e.reopened_read_s));
             e.reopened_newest_s = med_opt(&|m| m.engine.as_ref().and_then(|e| e.reopened_newest_s));
             if let Some(r) = &mut e.sync_ratio {
-                let ratio = |f: &dyn Fn(&crate::engine::SyncRatio) -> f64| {
-                    med(&|m| m.engine.as_ref().and_then(|e| e.sync_ratio.as_ref()).map_or(0.0, f))
-                };
-                r.store_us = ratio(&|r| r.store_us);
-                r.floor_us = ratio(&|r| r.floor_us);
-                r.ratio_of_means = ratio(&|r| r.ratio_of_means);
-                r.ratio_median = ratio(&|r| r.ratio_median);
+                // The whole comparison of the run whose ratio is the median: medians of its
+                // parts, taken from different runs, would not agree with one another.
+                let mut ratios: Vec<_> =
+                    runs.iter().filter_map(|m| m.engine.as_ref()?.sync_ratio.as_ref()).collect();
+                ratios.sort_by(|a, b| a.ratio_median.total_cmp(&b.ratio_median));
+                if let Some(&middle) = ratios.get(ratios.len() / 2) {
+                    *r = middle.clone();
+                }
             }
         }
         CaseResult { case: m.case.clone(), median: m, runs }
