@@ -10,7 +10,7 @@
 //! The fold is a sum of 8-byte words, not a checksum, because the check runs inside every timed
 //! read and must cost little next to the read it checks: on the engine's 100k-entry full read
 //! (550 bytes of text per entry) a CRC32C of each text by `crc-fast` cost 0.085 µs per entry,
-//! 40% of the whole figure, while this fold costs about 0.04 (the engine's own read is 0.13-0.14
+//! 40% of the whole figure, while this fold costs about 0.04 (the engine's own read is 0.13-0.15
 //! here). Reading every byte is most of either's cost: the texts come straight from the page
 //! cache.
 
