@@ -142,12 +142,18 @@ pub(crate) struct Parked(Arc<Slot>);
 
 impl Parked {
     /// Blocks until a leader has taken this thread out of the list and woken it: yields its CPU
-    /// for up to `yield_for`, checking, then parks.
-    pub(crate) fn wait(self, yield_for: Duration) {
-        yield_until(yield_for, || self.0.woken.load(Ordering::Acquire));
+    /// for up to `yield_for`, checking, then parks. Returns whether it was woken while
+    /// yielding (never parked; false when `yield_for` is zero).
+    pub(crate) fn wait(self, yield_for: Duration) -> bool {
+        let woken = || self.0.woken.load(Ordering::Acquire);
+        yield_until(yield_for, woken);
+        if !yield_for.is_zero() && woken() {
+            return true;
+        }
         while !self.0.woken.load(Ordering::Acquire) {
             std::thread::park();
         }
+        false
     }
 }
 

@@ -149,6 +149,9 @@ pub struct WalStats {
     pub commit_delays: u64,
     /// Microseconds those leaders waited in all.
     pub commit_delay_us: u64,
+    /// Followers whose round was done while they yielded, before they parked (see
+    /// [`WalOptions::follower_yield_max`]).
+    pub followers_woken_yielding: u64,
 }
 
 struct Shared {
@@ -160,6 +163,8 @@ struct Shared {
     progress: Progress,
     /// Requests in flight and queued: what a syncing leader waits for (the commit delay).
     arrivals: Arrivals,
+    /// [`WalStats::followers_woken_yielding`], counted without the state lock.
+    woken_yielding: AtomicU64,
     /// Held by `truncate_before`, so segments are removed strictly oldest first.
     truncation: Mutex<()>,
 }
@@ -348,6 +353,7 @@ impl Wal {
             state: Mutex::new(state),
             progress: Progress::new(next_seq),
             arrivals: Arrivals::default(),
+            woken_yielding: AtomicU64::new(0),
             truncation: Mutex::new(()),
         });
         let syncer = match shared.options.durability {
@@ -567,6 +573,7 @@ impl Wal {
             first_seq: state.segments.first().map_or(state.next_seq, |s| s.first_seq),
             next_seq: state.next_seq,
             durable_seq: self.shared.progress.durable_seq(),
+            followers_woken_yielding: self.shared.woken_yielding.load(Ordering::Relaxed),
             ..state.stats.clone()
         }
     }
@@ -790,7 +797,9 @@ impl Shared {
                 let yield_for =
                     waiters::yield_budget(self.options.follower_yield_max, state.sync_latency);
                 drop(state);
-                parked.wait(yield_for);
+                if parked.wait(yield_for) {
+                    self.woken_yielding.fetch_add(1, Ordering::Relaxed);
+                }
                 if goal.met_lock_free(&self.progress) {
                     return Ok(());
                 }

@@ -70,8 +70,8 @@ fn sixteen_threads_of_sync_appends_recover_exactly_once_in_order() {
 /// that three of them fit in the budget; a follower whose wait outlasts it parks after
 /// yielding) and followers that park at once (yielding off): each append is acknowledged once,
 /// with a sequence number of its own, and survives a power cut. A follower that returned
-/// before its round's sync, or a wake-up lost, fails it (or hangs it). The waiting itself, in
-/// each mode, is unit-tested in `waiters`.
+/// before its round's sync, or a wake-up lost, fails it (or hangs it). With yielding on, some
+/// followers must have been served while they yielded; with it off, none.
 #[test]
 fn yielding_and_parked_followers_see_each_append_acknowledged_once_and_durable() {
     const THREADS: u64 = 32;
@@ -85,6 +85,12 @@ fn yielding_and_parked_followers_see_each_append_acknowledged_once_and_durable()
         let acked = append_from_threads(THREADS, APPENDS_PER_THREAD, |thread, i| {
             wal.append(&encode(thread, i)).unwrap()
         });
+        let woken_yielding = wal.stats().followers_woken_yielding;
+        if follower_yield_max.is_zero() {
+            assert_eq!(woken_yielding, 0, "yielding off: every follower parks");
+        } else {
+            assert!(woken_yielding > 0, "no follower was served while it yielded");
+        }
         let total = THREADS * APPENDS_PER_THREAD;
         let mut all: Vec<u64> = acked.iter().flatten().copied().collect();
         all.sort_unstable();
